@@ -1,0 +1,136 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/iamplaybook/iamplaybook/audit"
+	"github.com/iamplaybook/iamplaybook/audit/audittest"
+)
+
+func TestMemoryConformance(t *testing.T) {
+	t.Parallel()
+	audittest.TestSink(t, func(t *testing.T) (audit.Sink, func() []audit.Record) {
+		m := audit.NewMemory()
+		return m, m.Records
+	})
+}
+
+func TestMultiConformance(t *testing.T) {
+	t.Parallel()
+	audittest.TestSink(t, func(t *testing.T) (audit.Sink, func() []audit.Record) {
+		a, b := audit.NewMemory(), audit.NewMemory()
+		return audit.Multi(a, b), func() []audit.Record {
+			ra, rb := a.Records(), b.Records()
+			if len(ra) != len(rb) {
+				t.Fatalf("sinks of Multi diverge: %d and %d records", len(ra), len(rb))
+			}
+			return ra
+		}
+	})
+}
+
+func TestJSONLConformance(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []audit.SyncMode{audit.SyncGroup, audit.SyncEach, audit.SyncNone} {
+		for _, key := range [][]byte{nil, []byte("k")} {
+			name := "sync=" + mode.String()
+			if key != nil {
+				name += "/hmac"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				audittest.TestSink(t, func(t *testing.T) (audit.Sink, func() []audit.Record) {
+					path := filepath.Join(t.TempDir(), "audit.jsonl")
+					j, err := audit.OpenJSONL(path, audit.JSONLOptions{Sync: mode, HMACKey: key})
+					noError(t, err, "open")
+					t.Cleanup(func() { noError(t, j.Close(), "close") })
+					return j, func() []audit.Record {
+						noError(t, j.Flush(), "flush")
+						return readVerified(t, path, key)
+					}
+				})
+			})
+		}
+	}
+}
+
+// readVerified verifies the log at path and returns its records.
+func readVerified(t *testing.T, path string, key []byte) []audit.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	noError(t, err, "open for reading")
+	defer f.Close()
+	rep, err := audit.Verify(f, audit.VerifyOptions{HMACKey: key})
+	noError(t, err, "verify")
+	_, err = f.Seek(0, 0)
+	noError(t, err)
+	recs, err := audit.ReadJSONL(f)
+	noError(t, err, "read")
+	equal(t, uint64(len(recs)), rep.Records, "verified record count")
+	return recs
+}
+
+func TestMultiJoinsErrorsAndOffersToAll(t *testing.T) {
+	t.Parallel()
+	errA, errB := errors.New("disk full"), errors.New("network down")
+	first, last := audit.NewMemory(), audit.NewMemory()
+	var calls atomic.Int32
+	counting := audit.SinkFunc(func(context.Context, audit.Record) error { calls.Add(1); return nil })
+	m := audit.Multi(first, audit.Failing(errA), counting, nil, audit.Failing(errB), last)
+
+	err := m.Record(t.Context(), audit.Record{Type: audit.TypeDecision})
+
+	if !errors.Is(err, errA) || !errors.Is(err, errB) {
+		t.Fatalf("error %v does not wrap both failures", err)
+	}
+	var se *audit.SinkError
+	if !errors.As(err, &se) || se.Index != 1 {
+		t.Fatalf("first SinkError = %+v, want index 1", se)
+	}
+	equal(t, "audit: sink 1: disk full\naudit: sink 4: network down", err.Error())
+	equal(t, 1, first.Len(), "first sink")
+	equal(t, 1, last.Len(), "sink after the failures")
+	equal(t, int32(1), calls.Load(), "sink between the failures")
+}
+
+func TestMultiNoSinks(t *testing.T) {
+	t.Parallel()
+	noError(t, audit.Multi().Record(t.Context(), audit.Record{}))
+}
+
+func TestFailingAndDiscard(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	equal(t, boom, audit.Failing(boom).Record(t.Context(), audit.Record{}))
+	if err := audit.Failing(nil).Record(t.Context(), audit.Record{}); !errors.Is(err, audit.ErrSinkFailed) {
+		t.Fatalf("Failing(nil) returned %v", err)
+	}
+	noError(t, audit.Discard.Record(t.Context(), audit.Record{}))
+}
+
+func TestMemoryFilterAndLen(t *testing.T) {
+	t.Parallel()
+	m := audit.NewMemory()
+	for _, typ := range []audit.Type{audit.TypeEventReceived, audit.TypeDecision, audit.TypeRunResolved, audit.TypeDecision} {
+		noError(t, m.Record(t.Context(), audit.Record{Type: typ}))
+	}
+	equal(t, 4, m.Len())
+	got := m.Filter(func(r audit.Record) bool { return r.Type == audit.TypeDecision })
+	equal(t, 2, len(got))
+
+	recs := m.Records()
+	recs[0].Type = "changed"
+	equal(t, audit.TypeEventReceived, m.Records()[0].Type, "Records returns a copy")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := m.Record(ctx, audit.Record{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Record with cancelled ctx: %v", err)
+	}
+	equal(t, 4, m.Len())
+}
