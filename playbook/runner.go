@@ -1,0 +1,683 @@
+package playbook
+
+import (
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/iamplaybook/iamplaybook/audit"
+)
+
+// Defaults for the zero Options.
+const (
+	DefaultConcurrency  = 32
+	DefaultMaxQueued    = 10000
+	DefaultDedupWindow  = 24 * time.Hour
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// Options configure a Runner. The zero value works except for Store, which
+// is required: choose store.NewMemory() for tests or a durable store for
+// real use.
+type Options struct {
+	// Store persists runs and their journal. Required.
+	Store Store
+	// Concurrency bounds how many runs execute at once. Zero means
+	// DefaultConcurrency.
+	Concurrency int
+	// MaxQueued bounds how many accepted runs may wait for execution;
+	// Handle blocks beyond it (backpressure). Runs waiting for approval do
+	// not count. Zero means DefaultMaxQueued.
+	MaxQueued int
+	// DedupWindow is how long an event id is remembered. Zero means
+	// DefaultDedupWindow.
+	DedupWindow time.Duration
+	// DrainTimeout bounds how long Run keeps executing accepted runs after
+	// its context ends. Runs still unfinished then are interrupted and stay
+	// in the store for the next runner to resume. Zero means
+	// DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// Clock is the source of time. Nil means SystemClock().
+	Clock Clock
+	// Logger receives diagnostics (not the audit trail). Nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Runner errors.
+var (
+	// ErrDuplicate: the event's id was seen inside the de-duplication
+	// window. Handle returns the original run's id with it.
+	ErrDuplicate = errors.New("duplicate event")
+	// ErrRunnerClosed: the runner's Run has returned.
+	ErrRunnerClosed = errors.New("runner is closed")
+	// ErrApprovalNotFound: no run waits for this approval id.
+	ErrApprovalNotFound = errors.New("approval not found")
+	// ErrApprovalClosed: the approval was already decided or expired.
+	ErrApprovalClosed = errors.New("approval already decided")
+	// ErrApprovalExpired: the verdict arrived after the deadline.
+	ErrApprovalExpired = errors.New("approval deadline has passed")
+	// ErrSelfApproval: the approver is the subject of the case or the actor
+	// who caused the event.
+	ErrSelfApproval = errors.New("approver may not approve a case about their own account or action")
+	// ErrInvalidVerdict: the verdict is incomplete (no approver, no
+	// channel) or names a summary the request did not show.
+	ErrInvalidVerdict = errors.New("invalid verdict")
+)
+
+// Runner is the embedded engine. It executes a Playbook's runs in-process
+// with bounded concurrency, runs about one subject one after the other,
+// de-duplicates events, journals every step in the Store and resumes
+// unfinished runs when it starts.
+//
+// A Runner's methods are safe for concurrent use. Run may be called once.
+type Runner struct {
+	pb    Playbook
+	store Store
+	clock Clock
+	log   *slog.Logger
+	sink  audit.Sink
+
+	concurrency int
+	dedupWindow time.Duration
+	drain       time.Duration
+	admit       *semaphore.Weighted
+
+	approvalMu sync.Mutex // serializes verdicts and expirations
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	handling sync.WaitGroup
+	subjects map[string]*subjectQueue
+	queuedID map[string]bool // runs on a subject queue, not yet picked up
+	ready    []string
+	wake     chan struct{}
+	pending  int // runs queued or executing
+	idle     chan struct{}
+	dl       deadlineHeap
+	dlWake   chan struct{}
+}
+
+type subjectQueue struct {
+	runs   []queued
+	active bool
+}
+
+// queued is a run waiting for a worker. admitted says whether it holds a
+// unit of Runner.admit (runs from Handle do; continuations after a verdict
+// and resumed runs do not, so that they never wait behind new events).
+type queued struct {
+	runID    string
+	admitted bool
+}
+
+// NewRunner validates p and o and returns a runner. The error names the
+// first field at fault.
+func NewRunner(p Playbook, o Options) (*Runner, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Store == nil {
+		return nil, fmt.Errorf("playbook: Options.Store is required (store.NewMemory() for tests, a durable store for production)")
+	}
+	for name, v := range map[string]int64{"Concurrency": int64(o.Concurrency), "MaxQueued": int64(o.MaxQueued), "DedupWindow": int64(o.DedupWindow), "DrainTimeout": int64(o.DrainTimeout)} {
+		if v < 0 {
+			return nil, fmt.Errorf("playbook: Options.%s is negative", name)
+		}
+	}
+	r := &Runner{
+		pb:          p,
+		store:       o.Store,
+		clock:       o.Clock,
+		log:         o.Logger,
+		concurrency: cmpOr(o.Concurrency, DefaultConcurrency),
+		dedupWindow: cmpOr(o.DedupWindow, DefaultDedupWindow),
+		drain:       cmpOr(o.DrainTimeout, DefaultDrainTimeout),
+		subjects:    make(map[string]*subjectQueue),
+		queuedID:    make(map[string]bool),
+		wake:        make(chan struct{}, 1),
+		dlWake:      make(chan struct{}, 1),
+	}
+	r.admit = semaphore.NewWeighted(int64(cmpOr(o.MaxQueued, DefaultMaxQueued)))
+	if r.clock == nil {
+		r.clock = SystemClock()
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	r.log = r.log.With("playbook", p.Name)
+	sinks := make([]audit.Sink, len(p.Audit))
+	for i, s := range p.Audit {
+		sinks[i] = s
+	}
+	if len(sinks) == 1 {
+		r.sink = sinks[0]
+	} else {
+		r.sink = audit.SinkFunc(func(ctx context.Context, rec audit.Record) error {
+			var errs []error
+			for i, s := range sinks {
+				if err := s.Record(ctx, rec); err != nil {
+					errs = append(errs, fmt.Errorf("audit sink %d: %w", i, err))
+				}
+			}
+			return errors.Join(errs...)
+		})
+	}
+	return r, nil
+}
+
+func cmpOr[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Playbook returns the playbook the runner executes.
+func (r *Runner) Playbook() *Playbook { return &r.pb }
+
+// Run starts the triggers, resumes unfinished runs found in the store,
+// executes runs, and fires approval deadlines, until ctx ends. It then stops
+// the triggers, refuses new events, and drains: runs already accepted are
+// executed to the end (or to a wait for approval) for up to
+// Options.DrainTimeout, after which they are interrupted and left in the
+// store to be resumed. Run returns nil after a clean drain, or an error
+// saying how many runs were interrupted. It may be called once.
+func (r *Runner) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.started {
+		r.mu.Unlock()
+		return errors.New("playbook: Runner.Run called twice")
+	}
+	r.started = true
+	r.mu.Unlock()
+
+	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelExec()
+
+	sem := semaphore.NewWeighted(int64(r.concurrency))
+	var workers sync.WaitGroup
+	dispatchDone := make(chan struct{})
+	stopDispatch := make(chan struct{})
+	go func() {
+		defer close(dispatchDone)
+		r.dispatch(execCtx, sem, &workers, stopDispatch)
+	}()
+
+	dlCtx, cancelDL := context.WithCancel(ctx)
+	dlDone := make(chan struct{})
+	go func() {
+		defer close(dlDone)
+		r.watchDeadlines(dlCtx)
+	}()
+
+	if err := r.resume(ctx); err != nil {
+		r.log.Error("resuming unfinished runs failed", "err", err)
+	}
+
+	var triggers sync.WaitGroup
+	for i, t := range r.pb.Triggers {
+		triggers.Add(1)
+		go func() {
+			defer triggers.Done()
+			err := r.safeTrigger(ctx, t)
+			if err != nil && ctx.Err() == nil {
+				r.log.Error("trigger stopped", "trigger", i, "err", err)
+			}
+		}()
+	}
+
+	<-ctx.Done()
+	triggers.Wait()
+	cancelDL()
+	<-dlDone
+
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.handling.Wait()
+
+	drainTimer := r.clock.NewTimer(r.drain)
+	defer drainTimer.Stop()
+	idle := r.idleChan()
+	var interrupted bool
+	select {
+	case <-idle:
+	case <-drainTimer.C():
+		interrupted = true
+		cancelExec()
+	}
+	close(stopDispatch)
+	<-dispatchDone
+	workers.Wait()
+	if interrupted {
+		r.mu.Lock()
+		n := r.pending
+		r.mu.Unlock()
+		return fmt.Errorf("playbook: drain timed out after %s; %d runs interrupted, left in the store to resume", r.drain, n)
+	}
+	return nil
+}
+
+func (r *Runner) safeTrigger(ctx context.Context, t Trigger) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Stage: "trigger", Value: v, Stack: stack()}
+		}
+	}()
+	return t.Run(ctx, func(ctx context.Context, ev Event) error {
+		_, err := r.Handle(ctx, ev)
+		return err
+	})
+}
+
+// resume re-enqueues runs that a previous runner left unfinished and
+// re-arms the deadlines of runs waiting for approval.
+func (r *Runner) resume(ctx context.Context) error {
+	var errs []error
+	for _, st := range []RunState{RunRunning, RunPending} {
+		runs, err := r.store.ListRuns(ctx, RunFilter{State: st})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, run := range runs {
+			r.log.Info("resuming run", "run_id", run.ID, "state", run.State)
+			r.enqueue(run.ID, run.Subject, false)
+		}
+	}
+	waiting, err := r.store.ListRuns(ctx, RunFilter{State: RunWaiting})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, run := range waiting {
+		if run.Approval != nil && run.Approval.Status == ApprovalPending {
+			r.addDeadline(run.ID, run.Approval.Request.Deadline)
+		} else {
+			// A verdict was recorded but the run never continued.
+			r.enqueue(run.ID, run.Subject, false)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Handle accepts an event: it validates it, de-duplicates it, journals a new
+// run and queues it for execution. It returns the run's id. Handle blocks
+// while Options.MaxQueued runs are queued, until ctx ends.
+//
+// Errors: an invalid event returns an error wrapping ErrInvalidEvent (the
+// rejection is audited); a duplicate returns the original run's id and
+// ErrDuplicate (audited); ErrRunnerClosed after Run has returned; a store
+// or audit failure is returned as is and no run starts.
+func (r *Runner) Handle(ctx context.Context, ev Event) (string, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return "", ErrRunnerClosed
+	}
+	r.handling.Add(1)
+	r.mu.Unlock()
+	defer r.handling.Done()
+
+	now := r.clock.Now().UTC()
+	if ev.ID == "" {
+		ev.ID = ev.Fingerprint()
+	}
+	if err := ev.Validate(r.pb.ExtraEventTypes...); err != nil {
+		rec := audit.Record{Time: now, Type: audit.TypeEventRejected, EventID: ev.ID, Subject: subjectKeyOrEmpty(ev.Subject), Actor: "system", Error: err.Error(),
+			Data: map[string]any{"event_type": string(ev.Type), "source": ev.Source}}
+		if aerr := r.record(ctx, rec); aerr != nil {
+			return "", errors.Join(err, aerr)
+		}
+		r.log.Warn("event rejected", "event_id", ev.ID, "err", err)
+		return "", err
+	}
+	if err := r.admit.Acquire(ctx, 1); err != nil {
+		return "", err
+	}
+	admitted := true
+	defer func() {
+		if admitted {
+			r.admit.Release(1)
+		}
+	}()
+
+	runID := uuid.NewString()
+	owner, claimed, err := r.store.ClaimEvent(ctx, dedupKey(ev), runID, now, now.Add(r.dedupWindow))
+	if err != nil {
+		return "", fmt.Errorf("playbook: claiming event %q: %w", ev.ID, err)
+	}
+	if !claimed {
+		if _, err := r.store.GetRun(ctx, owner); err == nil {
+			rec := audit.Record{Time: now, Type: audit.TypeEventDuplicate, RunID: owner, EventID: ev.ID, Subject: ev.Subject.Key(), Actor: "system"}
+			if aerr := r.record(ctx, rec); aerr != nil {
+				return owner, errors.Join(ErrDuplicate, aerr)
+			}
+			return owner, ErrDuplicate
+		} else if !errors.Is(err, ErrRunNotFound) {
+			return "", err
+		}
+		// The claim's run was never created (a crash between the two
+		// writes): take the claim's run id and create it now.
+		runID = owner
+	}
+	run := Run{
+		ID: runID, Event: ev, Subject: ev.Subject.Key(), State: RunPending,
+		DryRun: r.pb.DryRun, CreatedAt: now, UpdatedAt: now,
+	}
+	rec := audit.Record{Time: now, Type: audit.TypeEventReceived, RunID: runID, EventID: ev.ID, Subject: run.Subject, Actor: "system",
+		Data: map[string]any{"event": eventData(ev), "dry_run": r.pb.DryRun}}
+	if err := r.record(ctx, rec); err != nil {
+		return "", err
+	}
+	if err := r.store.CreateRun(ctx, run); err != nil {
+		if errors.Is(err, ErrRunExists) {
+			return runID, ErrDuplicate
+		}
+		return "", fmt.Errorf("playbook: storing run for event %q: %w", ev.ID, err)
+	}
+	admitted = false
+	r.enqueue(runID, run.Subject, true)
+	r.log.Debug("event accepted", "run_id", runID, "event_id", ev.ID, "type", ev.Type)
+	return runID, nil
+}
+
+// HandleJSON decodes an event with DecodeEvent and handles it. A payload
+// that does not decode is rejected with an error wrapping ErrInvalidEvent,
+// and the rejection is audited with the payload's size and SHA-256 (never
+// its content, which may hold secrets).
+func (r *Runner) HandleJSON(ctx context.Context, data []byte) (string, error) {
+	ev, err := DecodeEvent(data, r.pb.ExtraEventTypes...)
+	if err != nil {
+		sum := sha256.Sum256(data)
+		rec := audit.Record{Time: r.clock.Now().UTC(), Type: audit.TypeEventRejected, Actor: "system", Error: err.Error(),
+			Data: map[string]any{"payload_bytes": len(data), "payload_sha256": hex.EncodeToString(sum[:])}}
+		if aerr := r.record(ctx, rec); aerr != nil {
+			return "", errors.Join(err, aerr)
+		}
+		return "", err
+	}
+	return r.Handle(ctx, ev)
+}
+
+func dedupKey(ev Event) string { return ev.Subject.Provider + "/" + ev.ID }
+
+func subjectKeyOrEmpty(s Subject) string {
+	if s.ID == "" {
+		return ""
+	}
+	return s.Key()
+}
+
+func eventData(ev Event) map[string]any {
+	m := map[string]any{
+		"id": ev.ID, "type": string(ev.Type), "source": ev.Source, "risk": ev.Risk.String(),
+		"subject": ev.Subject,
+	}
+	if ev.Actor != "" {
+		m["actor"] = ev.Actor
+	}
+	if ev.Reason != "" {
+		m["reason"] = ev.Reason
+	}
+	if !ev.OccurredAt.IsZero() {
+		m["occurred_at"] = ev.OccurredAt.UTC()
+	}
+	if len(ev.Attributes) > 0 {
+		m["attributes"] = ev.Attributes
+	}
+	if len(ev.Raw) > 0 {
+		m["raw"] = ev.Raw
+	}
+	return m
+}
+
+// enqueue puts a run on its subject's queue. When admitted, the caller holds
+// one unit of r.admit, released when the run's execution pass ends.
+//
+// A run already queued and not yet picked up is not queued twice (a resume
+// at start meeting a run handed in just before, a verdict racing its
+// deadline); an admitted duplicate gives its unit back.
+func (r *Runner) enqueue(runID, subject string, admitted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.queuedID[runID] {
+		if admitted {
+			r.admit.Release(1)
+		}
+		return
+	}
+	r.queuedID[runID] = true
+	if r.pending == 0 {
+		r.idle = make(chan struct{})
+	}
+	r.pending++
+	q := r.subjects[subject]
+	if q == nil {
+		q = &subjectQueue{}
+		r.subjects[subject] = q
+	}
+	q.runs = append(q.runs, queued{runID: runID, admitted: admitted})
+	if !q.active {
+		q.active = true
+		r.ready = append(r.ready, subject)
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// dispatch starts one worker per ready subject, within the concurrency
+// limit, until stop is closed.
+func (r *Runner) dispatch(ctx context.Context, sem *semaphore.Weighted, workers *sync.WaitGroup, stop <-chan struct{}) {
+	for {
+		r.mu.Lock()
+		var subject string
+		if len(r.ready) > 0 {
+			subject = r.ready[0]
+			r.ready[0] = ""
+			r.ready = r.ready[1:]
+		}
+		r.mu.Unlock()
+		if subject == "" {
+			select {
+			case <-r.wake:
+				continue
+			case <-stop:
+				return
+			}
+		}
+		if err := sem.Acquire(ctx, 1); err != nil {
+			// Interrupted while draining: put the subject back for a
+			// later runner and stop.
+			r.mu.Lock()
+			r.ready = append([]string{subject}, r.ready...)
+			r.mu.Unlock()
+			<-stop
+			return
+		}
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			defer sem.Release(1)
+			r.work(ctx, subject)
+		}()
+	}
+}
+
+// work executes the next run of subject, then hands the subject back to the
+// dispatcher if more runs are queued for it.
+func (r *Runner) work(ctx context.Context, subject string) {
+	r.mu.Lock()
+	q := r.subjects[subject]
+	next := q.runs[0]
+	q.runs[0] = queued{}
+	q.runs = q.runs[1:]
+	delete(r.queuedID, next.runID)
+	r.mu.Unlock()
+
+	r.advance(ctx, next.runID)
+	if next.admitted {
+		r.admit.Release(1)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending--
+	if r.pending == 0 && r.idle != nil {
+		close(r.idle)
+		r.idle = nil
+	}
+	if len(q.runs) > 0 {
+		r.ready = append(r.ready, subject)
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	q.active = false
+	delete(r.subjects, subject)
+}
+
+func (r *Runner) idleChan() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return r.idle
+}
+
+// WaitIdle blocks until no run is queued or executing (runs waiting for a
+// verdict do not count), or ctx ends. Tests and batch programs use it to
+// wait for the runs they handed in to settle.
+func (r *Runner) WaitIdle(ctx context.Context) error {
+	select {
+	case <-r.idleChan():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// record writes an audit record to every sink, after redacting secrets.
+func (r *Runner) record(ctx context.Context, rec audit.Record) error {
+	if rec.Time.IsZero() {
+		rec.Time = r.clock.Now().UTC()
+	}
+	if err := r.sink.Record(ctx, audit.Redact(rec)); err != nil {
+		return fmt.Errorf("%w: %w", ErrAuditFailed, err)
+	}
+	return nil
+}
+
+// ErrAuditFailed wraps a failed audit write. The run that needed the record
+// stops and is escalated (fail closed).
+var ErrAuditFailed = errors.New("audit write failed")
+
+// idempotencyKey derives the key for a step from the run id and step id:
+// the same on every retry and resume, unique across runs.
+func idempotencyKey(runID, stepID string) string {
+	return uuid.NewSHA1(idemNamespace, []byte(runID+"/"+stepID)).String()
+}
+
+var idemNamespace = uuid.MustParse("3f4c1b9e-8a52-4e4b-9f7e-6d2a1c0b5e71")
+
+// ApprovalID returns the id of the approval request of run runID.
+func ApprovalID(runID string) string { return runID + ":approval" }
+
+func runIDFromApproval(id string) (string, bool) {
+	const suffix = ":approval"
+	if len(id) <= len(suffix) || id[len(id)-len(suffix):] != suffix {
+		return "", false
+	}
+	return id[:len(id)-len(suffix)], true
+}
+
+// deadlines
+
+type deadlineItem struct {
+	runID string
+	at    time.Time
+}
+
+type deadlineHeap []deadlineItem
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadlineItem)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+func (r *Runner) addDeadline(runID string, at time.Time) {
+	r.mu.Lock()
+	heap.Push(&r.dl, deadlineItem{runID: runID, at: at})
+	r.mu.Unlock()
+	select {
+	case r.dlWake <- struct{}{}:
+	default:
+	}
+}
+
+// watchDeadlines fires approval deadlines: one timer for the earliest, no
+// goroutine per waiting run.
+func (r *Runner) watchDeadlines(ctx context.Context) {
+	for {
+		now := r.clock.Now()
+		var due []string
+		var next time.Duration = -1
+		r.mu.Lock()
+		for r.dl.Len() > 0 {
+			if d := r.dl[0].at.Sub(now); d > 0 {
+				next = d
+				break
+			}
+			due = append(due, heap.Pop(&r.dl).(deadlineItem).runID)
+		}
+		r.mu.Unlock()
+		for _, id := range due {
+			if err := r.expire(ctx, id); err != nil && ctx.Err() == nil {
+				r.log.Error("expiring approval failed", "run_id", id, "err", err)
+			}
+		}
+		if len(due) > 0 {
+			continue
+		}
+		var timer Timer
+		var timerC <-chan time.Time
+		if next >= 0 {
+			timer = r.clock.NewTimer(next)
+			timerC = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+		case <-r.dlWake:
+		case <-timerC:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}

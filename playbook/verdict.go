@@ -1,0 +1,171 @@
+package playbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/iamplaybook/iamplaybook/audit"
+)
+
+// Submit records a verdict on a waiting approval and continues the run: an
+// approving verdict lets the containment run, a denying one escalates the
+// run. It is how every approval channel (web, chat, CLI, tests) delivers an
+// answer; the channel is responsible for authenticating v.Approver.
+//
+// Submit refuses, audits and returns an error for: an unknown approval
+// (ErrApprovalNotFound), an approval already decided or expired
+// (ErrApprovalClosed), a verdict at or after the deadline
+// (ErrApprovalExpired; the approval is then expired and the run escalated),
+// the case's subject or the event's actor approving (ErrSelfApproval), and
+// an incomplete verdict or one naming a summary the request did not show
+// (ErrInvalidVerdict). The verdict's time is set from the runner's clock.
+//
+// When the Approver implements VerdictEvaluator, it decides after these
+// checks whether the verdict is admissible and whether the votes so far
+// settle the request (quorum); otherwise the first admissible verdict
+// decides.
+//
+// Submit may be called whether or not Run is running; the run continues as
+// soon as a runner executes it.
+func (r *Runner) Submit(ctx context.Context, v Verdict) error {
+	v.At = r.clock.Now().UTC()
+	r.approvalMu.Lock()
+	defer r.approvalMu.Unlock()
+
+	runID, ok := runIDFromApproval(v.ApprovalID)
+	if !ok {
+		return r.rejectVerdict(ctx, Run{}, v, fmt.Errorf("%w: %q", ErrApprovalNotFound, v.ApprovalID))
+	}
+	run, err := r.store.GetRun(ctx, runID)
+	if errors.Is(err, ErrRunNotFound) || (err == nil && run.Approval == nil) {
+		return r.rejectVerdict(ctx, Run{}, v, fmt.Errorf("%w: %q", ErrApprovalNotFound, v.ApprovalID))
+	}
+	if err != nil {
+		return fmt.Errorf("playbook: loading approval %q: %w", v.ApprovalID, err)
+	}
+	a := run.Approval
+	switch {
+	case strings.TrimSpace(v.Approver) == "":
+		return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: the verdict names no approver", ErrInvalidVerdict))
+	case strings.TrimSpace(v.Channel) == "":
+		return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: the verdict names no channel", ErrInvalidVerdict))
+	case a.Status != ApprovalPending:
+		return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: %q is %s", ErrApprovalClosed, v.ApprovalID, a.Status))
+	case !v.At.Before(a.Request.Deadline):
+		rerr := r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: deadline was %s", ErrApprovalExpired, a.Request.Deadline.Format("2006-01-02T15:04:05Z07:00")))
+		if err := r.expireLocked(ctx, runID); err != nil {
+			return errors.Join(rerr, err)
+		}
+		return rerr
+	case run.Event.Subject.Matches(v.Approver):
+		return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: %q is the subject of the case", ErrSelfApproval, v.Approver))
+	case run.Event.Actor != "" && strings.EqualFold(strings.TrimSpace(run.Event.Actor), strings.TrimSpace(v.Approver)):
+		return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: %q caused the event", ErrSelfApproval, v.Approver))
+	case v.SummaryHash != "" && v.SummaryHash != a.Request.SummaryHash:
+		return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: the approver saw a different case summary", ErrInvalidVerdict))
+	}
+
+	for _, prior := range a.Verdicts {
+		if strings.EqualFold(prior.Approver, v.Approver) {
+			return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: %q has already voted", ErrInvalidVerdict, v.Approver))
+		}
+	}
+	status := ApprovalDenied
+	if v.Approve {
+		status = ApprovalApproved
+	}
+	if ev, ok := r.pb.Approver.(VerdictEvaluator); ok {
+		var err error
+		if serr := safeCall("approval evaluation", func() error {
+			status, err = ev.Evaluate(a.Request, a.Verdicts, v)
+			return nil
+		}); serr != nil {
+			err = serr
+		}
+		if err != nil {
+			return r.rejectVerdict(ctx, run, v, err)
+		}
+		if status != ApprovalPending && status != ApprovalApproved && status != ApprovalDenied {
+			return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: approval evaluation returned status %q", ErrInvalidVerdict, status))
+		}
+	}
+	rec := audit.Record{Time: v.At, Type: audit.TypeVerdict, RunID: run.ID, EventID: run.Event.ID, Subject: run.Subject,
+		Actor: v.Approver, Outcome: string(status),
+		Data: map[string]any{"approval_id": v.ApprovalID, "channel": v.Channel, "reason": v.Reason, "summary_hash": a.Request.SummaryHash}}
+	if err := r.record(ctx, rec); err != nil {
+		return fmt.Errorf("playbook: verdict not recorded: %w", err)
+	}
+	a.Verdicts = append(a.Verdicts, v)
+	if status != ApprovalPending {
+		a.Status, a.DecidedAt = status, v.At
+	}
+	if _, err := r.store.UpdateRun(ctx, run); err != nil {
+		return fmt.Errorf("playbook: storing verdict on %q: %w", v.ApprovalID, err)
+	}
+	if status != ApprovalPending {
+		r.continueRun(run)
+	}
+	return nil
+}
+
+func (r *Runner) rejectVerdict(ctx context.Context, run Run, v Verdict, cause error) error {
+	rec := audit.Record{Time: v.At, Type: audit.TypeVerdictRejected, RunID: run.ID, EventID: run.Event.ID, Subject: run.Subject,
+		Actor: v.Approver, Error: cause.Error(),
+		Data: map[string]any{"approval_id": v.ApprovalID, "channel": v.Channel, "approve": v.Approve}}
+	if err := r.record(ctx, rec); err != nil {
+		return errors.Join(cause, err)
+	}
+	r.log.Warn("verdict rejected", "approval_id", v.ApprovalID, "approver", v.Approver, "err", cause)
+	return cause
+}
+
+// expire denies an approval whose deadline passed and escalates its run.
+func (r *Runner) expire(ctx context.Context, runID string) error {
+	r.approvalMu.Lock()
+	defer r.approvalMu.Unlock()
+	return r.expireLocked(ctx, runID)
+}
+
+func (r *Runner) expireLocked(ctx context.Context, runID string) error {
+	run, err := r.store.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	a := run.Approval
+	if a == nil || a.Status != ApprovalPending {
+		return nil
+	}
+	now := r.clock.Now().UTC()
+	if now.Before(a.Request.Deadline) {
+		r.addDeadline(runID, a.Request.Deadline)
+		return nil
+	}
+	rec := audit.Record{Time: now, Type: audit.TypeApprovalExpired, RunID: run.ID, EventID: run.Event.ID, Subject: run.Subject,
+		Actor: "system", Outcome: string(ApprovalExpired),
+		Data: map[string]any{"approval_id": a.Request.ID, "deadline": a.Request.Deadline, "verdicts": len(a.Verdicts)}}
+	if err := r.record(ctx, rec); err != nil {
+		return err
+	}
+	a.Status, a.DecidedAt = ApprovalExpired, now
+	if _, err := r.store.UpdateRun(ctx, run); err != nil {
+		return err
+	}
+	r.log.Warn("approval expired; escalating", "run_id", runID)
+	r.continueRun(run)
+	return nil
+}
+
+// continueRun queues a run whose approval was decided. When the runner has
+// stopped, the decided approval stays in the store and the next runner's
+// resume picks the run up.
+func (r *Runner) continueRun(run Run) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return
+	}
+	r.enqueue(run.ID, run.Subject, false)
+}
