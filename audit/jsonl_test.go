@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/audit"
 )
 
@@ -37,11 +40,11 @@ func writeLog(t *testing.T, n int, key []byte) []string {
 	t.Helper()
 	var buf bytes.Buffer
 	j, err := audit.NewJSONL(&buf, audit.JSONLOptions{HMACKey: key})
-	noError(t, err)
+	require.NoError(t, err)
 	for i := 1; i <= n; i++ {
-		noError(t, j.Record(t.Context(), testRecord(i)))
+		require.NoError(t, j.Record(t.Context(), testRecord(i)))
 	}
-	noError(t, j.Close())
+	require.NoError(t, j.Close())
 	lines := strings.SplitAfter(buf.String(), "\n")
 	return lines[:len(lines)-1]
 }
@@ -55,29 +58,29 @@ func TestJSONLChainVerifies(t *testing.T) {
 	for _, key := range [][]byte{nil, []byte("anchor-key")} {
 		var buf bytes.Buffer
 		j, err := audit.NewJSONL(&buf, audit.JSONLOptions{HMACKey: key})
-		noError(t, err)
+		require.NoError(t, err)
 		for i := 1; i <= 20; i++ {
-			noError(t, j.Record(t.Context(), testRecord(i)))
+			require.NoError(t, j.Record(t.Context(), testRecord(i)))
 		}
 		seq, head := j.Head()
-		noError(t, j.Close())
+		require.NoError(t, j.Close())
 
 		rep, err := verifyString(buf.String(), key)
-		noError(t, err, "verify")
-		equal(t, uint64(20), rep.Records)
-		equal(t, uint64(20), seq)
-		equal(t, head, rep.LastHash)
+		require.NoError(t, err, "verify")
+		assert.Equal(t, uint64(20), rep.Records)
+		assert.Equal(t, uint64(20), seq)
+		assert.Equal(t, head, rep.LastHash)
 
 		recs, err := audit.ReadJSONL(&buf)
-		noError(t, err)
+		require.NoError(t, err)
 		for i, r := range recs {
-			equal(t, uint64(i+1), r.Seq, "seq")
+			assert.Equal(t, uint64(i+1), r.Seq, "seq")
 			if i > 0 {
-				equal(t, recs[i-1].Hash, r.Prev, "prev")
+				assert.Equal(t, recs[i-1].Hash, r.Prev, "prev")
 			} else {
-				equal(t, "", r.Prev, "genesis prev")
+				assert.Equal(t, "", r.Prev, "genesis prev")
 			}
-			equal(t, fmt.Sprintf("run-%d", i+1), r.RunID)
+			assert.Equal(t, fmt.Sprintf("run-%d", i+1), r.RunID)
 		}
 	}
 }
@@ -145,7 +148,7 @@ func TestVerifyDetectsEditAtThatLine(t *testing.T) {
 				}
 				rep, err := verifyString(strings.Join(edited, ""), key)
 				assertBreak(t, err, i, e.reason)
-				equal(t, uint64(i-1), rep.Records, "intact prefix")
+				assert.Equal(t, uint64(i-1), rep.Records, "intact prefix")
 			})
 		}
 	}
@@ -154,12 +157,9 @@ func TestVerifyDetectsEditAtThatLine(t *testing.T) {
 func assertBreak(t *testing.T, err error, line int, reason error) {
 	t.Helper()
 	var ve *audit.VerifyError
-	if !errors.As(err, &ve) {
-		t.Fatalf("got %v, want a *VerifyError", err)
-	}
-	if ve.Line != line || !errors.Is(err, reason) {
-		t.Fatalf("got %v (line %d), want line %d: %v", err, ve.Line, line, reason)
-	}
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, line, ve.Line, "line of %v", err)
+	require.ErrorIs(t, err, reason)
 }
 
 func TestVerifyDetectsStructuralDamage(t *testing.T) {
@@ -221,15 +221,15 @@ func renumber(lines []string, from int) string {
 func TestVerifyEmptyLog(t *testing.T) {
 	t.Parallel()
 	rep, err := verifyString("", nil)
-	noError(t, err)
-	equal(t, audit.VerifyReport{}, rep)
+	require.NoError(t, err)
+	assert.Equal(t, audit.VerifyReport{}, rep)
 }
 
 func TestVerifyErrorMessage(t *testing.T) {
 	t.Parallel()
 	lines := writeLog(t, 3, nil)
 	_, err := verifyString(lines[0]+lines[2], nil)
-	equal(t, "audit: line 2 (seq 3): seq out of order (record removed, duplicated or reordered): got seq 3, want 2", fmt.Sprint(err))
+	assert.EqualError(t, err, "audit: line 2 (seq 3): seq out of order (record removed, duplicated or reordered): got seq 3, want 2")
 }
 
 func TestOpenJSONLContinuesChain(t *testing.T) {
@@ -238,20 +238,20 @@ func TestOpenJSONLContinuesChain(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "audit.jsonl")
 		for round := range 3 {
 			j, err := audit.OpenJSONL(path, audit.JSONLOptions{HMACKey: key})
-			noError(t, err, "open round", round)
+			require.NoError(t, err, "open round %d", round)
 			seq, _ := j.Head()
-			equal(t, uint64(round*4), seq, "seq after reopen")
+			assert.Equal(t, uint64(round*4), seq, "seq after reopen")
 			for i := range 4 {
-				noError(t, j.Record(t.Context(), testRecord(round*4+i)))
+				require.NoError(t, j.Record(t.Context(), testRecord(round*4+i)))
 			}
-			noError(t, j.Close())
+			require.NoError(t, j.Close())
 		}
 		recs := readVerified(t, path, key)
-		equal(t, 12, len(recs))
+		assert.Len(t, recs, 12)
 
 		j, err := audit.OpenJSONL(path, audit.JSONLOptions{HMACKey: key, VerifyOnOpen: true})
-		noError(t, err, "open with full verification")
-		noError(t, j.Close())
+		require.NoError(t, err, "open with full verification")
+		require.NoError(t, j.Close())
 	}
 }
 
@@ -279,7 +279,7 @@ func TestOpenJSONLRefusesCorruptTail(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "audit.jsonl")
-			noError(t, os.WriteFile(path, []byte(tt.data), 0o600))
+			require.NoError(t, os.WriteFile(path, []byte(tt.data), 0o600))
 			j, err := audit.OpenJSONL(path, audit.JSONLOptions{HMACKey: tt.key, VerifyOnOpen: tt.verify})
 			if err == nil {
 				j.Close()
@@ -289,8 +289,8 @@ func TestOpenJSONLRefusesCorruptTail(t *testing.T) {
 				t.Fatalf("got %v, want ErrCorruptTail and %v", err, tt.reason)
 			}
 			after, rerr := os.ReadFile(path)
-			noError(t, rerr)
-			equal(t, tt.data, string(after), "file changed by a refused open")
+			require.NoError(t, rerr)
+			assert.Equal(t, tt.data, string(after), "file changed by a refused open")
 		})
 	}
 }
@@ -299,33 +299,33 @@ func TestJSONLLongLastLine(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	j, err := audit.OpenJSONL(path, audit.JSONLOptions{})
-	noError(t, err)
+	require.NoError(t, err)
 	r := testRecord(1)
 	r.Data["blob"] = strings.Repeat("x", 50_000) // spans several tail chunks
-	noError(t, j.Record(t.Context(), testRecord(0)))
-	noError(t, j.Record(t.Context(), r))
-	noError(t, j.Close())
+	require.NoError(t, j.Record(t.Context(), testRecord(0)))
+	require.NoError(t, j.Record(t.Context(), r))
+	require.NoError(t, j.Close())
 	j, err = audit.OpenJSONL(path, audit.JSONLOptions{})
-	noError(t, err)
-	noError(t, j.Record(t.Context(), testRecord(2)))
-	noError(t, j.Close())
-	equal(t, 3, len(readVerified(t, path, nil)))
+	require.NoError(t, err)
+	require.NoError(t, j.Record(t.Context(), testRecord(2)))
+	require.NoError(t, j.Close())
+	assert.Len(t, readVerified(t, path, nil), 3)
 }
 
 func TestJSONLClosed(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []audit.SyncMode{audit.SyncGroup, audit.SyncEach, audit.SyncNone} {
 		j, err := audit.OpenJSONL(filepath.Join(t.TempDir(), "a.jsonl"), audit.JSONLOptions{Sync: mode})
-		noError(t, err)
-		noError(t, j.Record(t.Context(), testRecord(1)))
-		noError(t, j.Close())
+		require.NoError(t, err)
+		require.NoError(t, j.Record(t.Context(), testRecord(1)))
+		require.NoError(t, j.Close())
 		if err := j.Record(t.Context(), testRecord(2)); !errors.Is(err, audit.ErrClosed) {
 			t.Fatalf("%v: Record after Close: %v", mode, err)
 		}
 		if err := j.Flush(); !errors.Is(err, audit.ErrClosed) {
 			t.Fatalf("%v: Flush after Close: %v", mode, err)
 		}
-		noError(t, j.Close(), "second Close")
+		require.NoError(t, j.Close(), "second Close")
 	}
 }
 
@@ -379,7 +379,7 @@ func TestJSONLGroupCommitBatches(t *testing.T) {
 	t.Parallel()
 	w := &syncCounter{delay: time.Millisecond}
 	j, err := audit.NewJSONL(w, audit.JSONLOptions{Sync: audit.SyncGroup})
-	noError(t, err)
+	require.NoError(t, err)
 	const writers, per = 32, 20
 	var wg sync.WaitGroup
 	for g := range writers {
@@ -392,25 +392,25 @@ func TestJSONLGroupCommitBatches(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	noError(t, j.Close())
+	require.NoError(t, j.Close())
 	if s := w.syncs.Load(); s >= writers*per/2 {
 		t.Errorf("%d fsyncs for %d records: group commit did not batch", s, writers*per)
 	}
 	rep, err := verifyString(w.buf.String(), nil)
-	noError(t, err)
-	equal(t, uint64(writers*per), rep.Records)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(writers*per), rep.Records)
 }
 
 func TestJSONLSyncEachSyncsEveryRecord(t *testing.T) {
 	t.Parallel()
 	w := &syncCounter{}
 	j, err := audit.NewJSONL(w, audit.JSONLOptions{Sync: audit.SyncEach})
-	noError(t, err)
+	require.NoError(t, err)
 	for i := range 10 {
-		noError(t, j.Record(t.Context(), testRecord(i)))
+		require.NoError(t, j.Record(t.Context(), testRecord(i)))
 	}
-	equal(t, int32(10), w.syncs.Load())
-	noError(t, j.Close())
+	assert.Equal(t, int32(10), w.syncs.Load())
+	require.NoError(t, j.Close())
 }
 
 func TestJSONLWriteFailureIsSticky(t *testing.T) {
@@ -419,10 +419,10 @@ func TestJSONLWriteFailureIsSticky(t *testing.T) {
 		boom := errors.New("disk gone")
 		w := &syncCounter{fail: boom}
 		j, err := audit.NewJSONL(w, audit.JSONLOptions{Sync: mode})
-		noError(t, err)
+		require.NoError(t, err)
 		err = j.Record(t.Context(), testRecord(1))
 		if mode == audit.SyncNone {
-			noError(t, err, "buffered record")
+			require.NoError(t, err, "buffered record")
 			err = j.Flush()
 		}
 		if !errors.Is(err, boom) {
@@ -441,25 +441,25 @@ func TestJSONLUnencodableRecordWritesNothing(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	j, err := audit.NewJSONL(&buf, audit.JSONLOptions{})
-	noError(t, err)
-	noError(t, j.Record(t.Context(), testRecord(1)))
+	require.NoError(t, err)
+	require.NoError(t, j.Record(t.Context(), testRecord(1)))
 	bad := testRecord(2)
 	bad.Data["fn"] = func() {}
 	if err := j.Record(t.Context(), bad); err == nil {
 		t.Fatal("Record accepted an unencodable value")
 	}
-	noError(t, j.Record(t.Context(), testRecord(3)))
-	noError(t, j.Close())
+	require.NoError(t, j.Record(t.Context(), testRecord(3)))
+	require.NoError(t, j.Close())
 	rep, err := verifyString(buf.String(), nil)
-	noError(t, err)
-	equal(t, uint64(2), rep.Records)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), rep.Records)
 }
 
 func TestJSONLGroupWaitHonoursContext(t *testing.T) {
 	t.Parallel()
 	w := &syncCounter{block: make(chan struct{})}
 	j, err := audit.NewJSONL(w, audit.JSONLOptions{})
-	noError(t, err)
+	require.NoError(t, err)
 	leaderDone := make(chan error, 1)
 	go func() { leaderDone <- j.Record(t.Context(), testRecord(1)) }()
 	for w.syncs.Load() == 0 { // the leader is inside Sync
@@ -474,26 +474,26 @@ func TestJSONLGroupWaitHonoursContext(t *testing.T) {
 		t.Fatalf("follower: %v", err)
 	}
 	close(w.block)
-	noError(t, <-leaderDone, "leader")
-	noError(t, j.Close())
+	require.NoError(t, <-leaderDone, "leader")
+	require.NoError(t, j.Close())
 	rep, err := verifyString(w.buf.String(), nil)
-	noError(t, err)
-	equal(t, uint64(2), rep.Records, "the abandoned record is still written whole")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), rep.Records, "the abandoned record is still written whole")
 }
 
 func TestJSONLSecretsNeverReachFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	j, err := audit.OpenJSONL(path, audit.JSONLOptions{})
-	noError(t, err)
+	require.NoError(t, err)
 	r := testRecord(1)
 	r.Data["client_secret"] = "very-secret-value"
 	r.Data["request"] = map[string]any{"headers": map[string]string{"Authorization": "SSWS 00okta-token"}}
 	r.Error = "401 for Bearer leaked-bearer"
-	noError(t, j.Record(t.Context(), r))
-	noError(t, j.Close())
+	require.NoError(t, j.Record(t.Context(), r))
+	require.NoError(t, j.Close())
 	b, err := os.ReadFile(path)
-	noError(t, err)
+	require.NoError(t, err)
 	for _, s := range []string{"very-secret-value", "00okta-token", "leaked-bearer"} {
 		if bytes.Contains(b, []byte(s)) {
 			t.Errorf("file contains %q", s)

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/audit"
 )
 
@@ -16,31 +19,31 @@ func TestMemoryTicketer(t *testing.T) {
 	ctx := t.Context()
 
 	ref, err := tk.Open(ctx, audit.Ticket{RunID: "run-1", Title: "first"})
-	noError(t, err)
-	equal(t, "TICKET-1", ref)
+	require.NoError(t, err)
+	assert.Equal(t, "TICKET-1", ref)
 	again, err := tk.Open(ctx, audit.Ticket{RunID: "run-1", Title: "second"})
-	noError(t, err)
-	equal(t, ref, again, "Open is idempotent per RunID")
+	require.NoError(t, err)
+	assert.Equal(t, ref, again, "Open is idempotent per RunID")
 	ref2, err := tk.Open(ctx, audit.Ticket{RunID: "run-2"})
-	noError(t, err)
-	equal(t, "TICKET-2", ref2)
+	require.NoError(t, err)
+	assert.Equal(t, "TICKET-2", ref2)
 
-	noError(t, tk.Update(ctx, ref, "contained"))
-	noError(t, tk.Update(ctx, ref, "verified"))
-	noError(t, tk.Close(ctx, ref, "resolved"))
-	noError(t, tk.Close(ctx, ref, "again"), "Close on a closed ticket")
+	require.NoError(t, tk.Update(ctx, ref, "contained"))
+	require.NoError(t, tk.Update(ctx, ref, "verified"))
+	require.NoError(t, tk.Close(ctx, ref, "resolved"))
+	require.NoError(t, tk.Close(ctx, ref, "again"), "Close on a closed ticket")
 
 	got := tk.Tickets()
-	equal(t, []audit.TicketState{
+	assert.Equal(t, []audit.TicketState{
 		{Ref: "TICKET-1", Ticket: audit.Ticket{RunID: "run-1", Title: "first"}, Notes: []string{"contained", "verified"}, Closed: true, Resolution: "resolved"},
 		{Ref: "TICKET-2", Ticket: audit.Ticket{RunID: "run-2"}},
 	}, got)
 	got[0].Notes[0] = "changed"
 	st, ok := tk.Ticket(ref)
-	equal(t, true, ok)
-	equal(t, "contained", st.Notes[0], "snapshots share nothing")
+	assert.True(t, ok)
+	assert.Equal(t, "contained", st.Notes[0], "snapshots share nothing")
 	_, ok = tk.Ticket("TICKET-9")
-	equal(t, false, ok)
+	assert.False(t, ok)
 }
 
 func TestMemoryTicketerErrors(t *testing.T) {
@@ -57,7 +60,7 @@ func TestMemoryTicketerErrors(t *testing.T) {
 	if _, err := tk.Open(ctx, audit.Ticket{RunID: "r"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Open with cancelled ctx: %v", err)
 	}
-	equal(t, 0, len(tk.Tickets()))
+	assert.Empty(t, tk.Tickets())
 }
 
 func TestMemoryTicketerConcurrentOpen(t *testing.T) {
@@ -78,13 +81,13 @@ func TestMemoryTicketerConcurrentOpen(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	equal(t, 4, len(tk.Tickets()))
+	assert.Len(t, tk.Tickets(), 4)
 	for i := range refs {
-		equal(t, refs[i%4], refs[i], "same run, same ticket")
+		assert.Equal(t, refs[i%4], refs[i], "same run, same ticket")
 	}
 	notes := 0
 	for _, st := range tk.Tickets() {
 		notes += len(st.Notes)
 	}
-	equal(t, 64, notes)
+	assert.Equal(t, 64, notes)
 }

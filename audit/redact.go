@@ -13,8 +13,9 @@ import (
 const RedactedValue = "[REDACTED]"
 
 // Redact returns a copy of r from which secrets are removed. It never
-// modifies r: Data is copied deeply (nested maps and slices), so the result
-// shares no mutable state with the input.
+// modifies r. Data is copied on write: the maps and slices in which
+// something is redacted or converted are new, and the parts that needed no
+// change are shared with r (sinks must not modify Data; see Record).
 //
 // Two rules apply, at every depth of Data:
 //
@@ -34,8 +35,8 @@ const RedactedValue = "[REDACTED]"
 //     ("Bearer xxx", "SSWS xxx") and JWTs (base64url segments starting with
 //     "eyJ") are replaced, leaving the surrounding text.
 //
-// Data values of types other than maps, slices, strings, numbers, booleans
-// and time.Time (structs, typed maps) are converted to their JSON form
+// Data values of types other than maps, slices, strings, numbers, booleans,
+// time.Time and Verbatim (structs, typed maps) are converted to their JSON form
 // (map[string]any, []any, json.Number) so that their fields can be
 // inspected; a value that cannot be encoded is kept as it is (a sink that
 // encodes it then fails).
@@ -50,19 +51,49 @@ func Redact(r Record) Record {
 	return r
 }
 
+// Verbatim is implemented by Data values that carry no secret by
+// construction, such as the typed facts and decisions the engine itself
+// produces. Redact keeps such a value as it is instead of inspecting its
+// JSON form, which saves the encoding on the hot path. Never implement it
+// on a type that holds provider payloads or host-supplied free text.
+type Verbatim interface {
+	AuditVerbatim()
+}
+
 // Redacted returns Redact(r).
 func (r Record) Redacted() Record { return Redact(r) }
 
 func redactMap(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		if isSecretKey(k) && !keepUnderSecretKey(v) {
-			out[k] = RedactedValue
-			continue
-		}
-		out[k] = redactValue(v)
-	}
+	out, _ := redactMapC(m)
 	return out
+}
+
+// redactMapC redacts m copy-on-write: it returns m itself, and false, when
+// nothing in it needed a change, so that the common case (no secrets)
+// allocates nothing.
+func redactMapC(m map[string]any) (map[string]any, bool) {
+	var out map[string]any
+	for k, v := range m {
+		nv, changed := v, false
+		if isSecretKey(k) && !keepUnderSecretKey(v) {
+			nv, changed = RedactedValue, true
+		} else {
+			nv, changed = redactValueC(v)
+		}
+		if changed && out == nil {
+			out = make(map[string]any, len(m))
+			for k2, v2 := range m {
+				out[k2] = v2
+			}
+		}
+		if out != nil {
+			out[k] = nv
+		}
+	}
+	if out == nil {
+		return m, false
+	}
+	return out, true
 }
 
 func keepUnderSecretKey(v any) bool {
@@ -74,55 +105,98 @@ func keepUnderSecretKey(v any) bool {
 }
 
 func redactValue(v any) any {
+	out, _ := redactValueC(v)
+	return out
+}
+
+// redactValueC returns v redacted and whether that differs from v.
+func redactValueC(v any) (any, bool) {
 	switch x := v.(type) {
 	case nil, bool, float64, float32, int, int8, int16, int32, int64,
 		uint, uint8, uint16, uint32, uint64, json.Number, time.Time, time.Duration:
-		return v
+		return v, false
 	case string:
-		return redactString(x)
+		r := redactString(x)
+		return r, r != x
 	case map[string]any:
-		return redactMap(x)
+		return redactMapC(x)
 	case []any:
-		out := make([]any, len(x))
+		var out []any
 		for i, e := range x {
-			out[i] = redactValue(e)
-		}
-		return out
-	case map[string]string:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			if isSecretKey(k) {
-				out[k] = RedactedValue
-			} else {
-				out[k] = redactString(e)
+			ne, changed := redactValueC(e)
+			if changed && out == nil {
+				out = make([]any, len(x))
+				copy(out, x)
+			}
+			if out != nil {
+				out[i] = ne
 			}
 		}
-		return out
-	case []string:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = redactString(e)
+		if out == nil {
+			return v, false
 		}
-		return out
+		return out, true
+	case map[string]string:
+		var out map[string]string
+		for k, e := range x {
+			ne := e
+			if isSecretKey(k) {
+				ne = RedactedValue
+			} else {
+				ne = redactString(e)
+			}
+			if ne != e && out == nil {
+				out = make(map[string]string, len(x))
+				for k2, e2 := range x {
+					out[k2] = e2
+				}
+			}
+			if out != nil {
+				out[k] = ne
+			}
+		}
+		if out == nil {
+			return v, false
+		}
+		return out, true
+	case []string:
+		var out []string
+		for i, e := range x {
+			ne := redactString(e)
+			if ne != e && out == nil {
+				out = make([]string, len(x))
+				copy(out, x)
+			}
+			if out != nil {
+				out[i] = ne
+			}
+		}
+		if out == nil {
+			return v, false
+		}
+		return out, true
 	case []map[string]any:
 		out := make([]any, len(x))
 		for i, e := range x {
 			out[i] = redactMap(e)
 		}
-		return out
+		return out, true
+	}
+	if _, ok := v.(Verbatim); ok {
+		return v, false
 	}
 	// Anything else (structs, typed maps and slices): inspect its JSON form.
 	b, err := json.Marshal(v)
 	if err != nil {
-		return v
+		return v, false
 	}
 	var generic any
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.UseNumber()
 	if err := dec.Decode(&generic); err != nil {
-		return v
+		return v, false
 	}
-	return redactValue(generic)
+	return redactValue(generic), true
 }
 
 var (

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/audit"
 )
 
@@ -64,11 +67,11 @@ func TestRedactKeys(t *testing.T) {
 			in := audit.Record{Data: map[string]any{tt.key: "v4lue"}}
 			got := audit.Redact(in)
 			if tt.redact {
-				equal(t, R, got.Data[tt.key])
+				assert.Equal(t, R, got.Data[tt.key])
 			} else {
-				equal(t, "v4lue", got.Data[tt.key])
+				assert.Equal(t, "v4lue", got.Data[tt.key])
 			}
-			equal(t, "v4lue", in.Data[tt.key], "input modified")
+			assert.Equal(t, "v4lue", in.Data[tt.key], "input modified")
 		})
 	}
 }
@@ -91,13 +94,14 @@ func TestRedactValues(t *testing.T) {
 		{"number kept", 42, 42},
 		{"bool kept", true, true},
 		{"nil kept", nil, nil},
-		{"slice of strings", []string{"ok", "Bearer t"}, []any{"ok", "Bearer [REDACTED]"}},
+		{"slice of strings", []string{"ok", "Bearer t"}, []string{"ok", "Bearer [REDACTED]"}},
+		{"clean slice of strings is kept", []string{"ok"}, []string{"ok"}},
 		{"nested map", map[string]any{"a": map[string]any{"password": "p", "b": 1}},
 			map[string]any{"a": map[string]any{"password": "[REDACTED]", "b": 1}}},
 		{"slice of maps", []map[string]any{{"token": "t", "n": "x"}},
 			[]any{map[string]any{"token": "[REDACTED]", "n": "x"}}},
 		{"map of strings", map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "Accept": "json"},
-			map[string]any{"Authorization": "[REDACTED]", "Accept": "json"}},
+			map[string]string{"Authorization": "[REDACTED]", "Accept": "json"}},
 		{"whole subtree under secret key", map[string]any{"credentials": map[string]any{"user": "u", "pass": "p"}},
 			map[string]any{"credentials": "[REDACTED]"}},
 		{"bool under secret key kept", map[string]any{"password_reset_required": true},
@@ -113,12 +117,12 @@ func TestRedactValues(t *testing.T) {
 			t.Parallel()
 			in := audit.Record{Data: map[string]any{"v": tt.in}}
 			before, err := json.Marshal(in)
-			noError(t, err)
+			require.NoError(t, err)
 			got := in.Redacted()
-			equal(t, tt.want, got.Data["v"])
+			assert.Equal(t, tt.want, got.Data["v"])
 			after, err := json.Marshal(in)
-			noError(t, err)
-			equal(t, string(before), string(after), "input modified")
+			require.NoError(t, err)
+			assert.Equal(t, string(before), string(after), "input modified")
 		})
 	}
 }
@@ -127,8 +131,8 @@ func TestRedactRecordFields(t *testing.T) {
 	t.Parallel()
 	in := audit.Record{Type: audit.TypeActionResult, Error: "401 for Bearer abc", Outcome: "failed"}
 	got := audit.Redact(in)
-	equal(t, "401 for Bearer [REDACTED]", got.Error)
-	equal(t, "failed", got.Outcome)
-	equal(t, map[string]any(nil), got.Data)
-	equal(t, "401 for Bearer abc", in.Error)
+	assert.Equal(t, "401 for Bearer [REDACTED]", got.Error)
+	assert.Equal(t, "failed", got.Outcome)
+	assert.Nil(t, got.Data)
+	assert.Equal(t, "401 for Bearer abc", in.Error)
 }

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/audit"
 	"github.com/iamplaybook/iamplaybook/audit/audittest"
 )
@@ -47,10 +50,10 @@ func TestJSONLConformance(t *testing.T) {
 				audittest.TestSink(t, func(t *testing.T) (audit.Sink, func() []audit.Record) {
 					path := filepath.Join(t.TempDir(), "audit.jsonl")
 					j, err := audit.OpenJSONL(path, audit.JSONLOptions{Sync: mode, HMACKey: key})
-					noError(t, err, "open")
-					t.Cleanup(func() { noError(t, j.Close(), "close") })
+					require.NoError(t, err, "open")
+					t.Cleanup(func() { require.NoError(t, j.Close(), "close") })
 					return j, func() []audit.Record {
-						noError(t, j.Flush(), "flush")
+						require.NoError(t, j.Flush(), "flush")
 						return readVerified(t, path, key)
 					}
 				})
@@ -63,15 +66,15 @@ func TestJSONLConformance(t *testing.T) {
 func readVerified(t *testing.T, path string, key []byte) []audit.Record {
 	t.Helper()
 	f, err := os.Open(path)
-	noError(t, err, "open for reading")
+	require.NoError(t, err, "open for reading")
 	defer f.Close()
 	rep, err := audit.Verify(f, audit.VerifyOptions{HMACKey: key})
-	noError(t, err, "verify")
+	require.NoError(t, err, "verify")
 	_, err = f.Seek(0, 0)
-	noError(t, err)
+	require.NoError(t, err)
 	recs, err := audit.ReadJSONL(f)
-	noError(t, err, "read")
-	equal(t, uint64(len(recs)), rep.Records, "verified record count")
+	require.NoError(t, err, "read")
+	assert.Equal(t, uint64(len(recs)), rep.Records, "verified record count")
 	return recs
 }
 
@@ -92,45 +95,45 @@ func TestMultiJoinsErrorsAndOffersToAll(t *testing.T) {
 	if !errors.As(err, &se) || se.Index != 1 {
 		t.Fatalf("first SinkError = %+v, want index 1", se)
 	}
-	equal(t, "audit: sink 1: disk full\naudit: sink 4: network down", err.Error())
-	equal(t, 1, first.Len(), "first sink")
-	equal(t, 1, last.Len(), "sink after the failures")
-	equal(t, int32(1), calls.Load(), "sink between the failures")
+	assert.EqualError(t, err, "audit: sink 1: disk full\naudit: sink 4: network down")
+	assert.Equal(t, 1, first.Len(), "first sink")
+	assert.Equal(t, 1, last.Len(), "sink after the failures")
+	assert.Equal(t, int32(1), calls.Load(), "sink between the failures")
 }
 
 func TestMultiNoSinks(t *testing.T) {
 	t.Parallel()
-	noError(t, audit.Multi().Record(t.Context(), audit.Record{}))
+	require.NoError(t, audit.Multi().Record(t.Context(), audit.Record{}))
 }
 
 func TestFailingAndDiscard(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	equal(t, boom, audit.Failing(boom).Record(t.Context(), audit.Record{}))
+	assert.Equal(t, boom, audit.Failing(boom).Record(t.Context(), audit.Record{}))
 	if err := audit.Failing(nil).Record(t.Context(), audit.Record{}); !errors.Is(err, audit.ErrSinkFailed) {
 		t.Fatalf("Failing(nil) returned %v", err)
 	}
-	noError(t, audit.Discard.Record(t.Context(), audit.Record{}))
+	require.NoError(t, audit.Discard.Record(t.Context(), audit.Record{}))
 }
 
 func TestMemoryFilterAndLen(t *testing.T) {
 	t.Parallel()
 	m := audit.NewMemory()
 	for _, typ := range []audit.Type{audit.TypeEventReceived, audit.TypeDecision, audit.TypeRunResolved, audit.TypeDecision} {
-		noError(t, m.Record(t.Context(), audit.Record{Type: typ}))
+		require.NoError(t, m.Record(t.Context(), audit.Record{Type: typ}))
 	}
-	equal(t, 4, m.Len())
+	assert.Equal(t, 4, m.Len())
 	got := m.Filter(func(r audit.Record) bool { return r.Type == audit.TypeDecision })
-	equal(t, 2, len(got))
+	assert.Len(t, got, 2)
 
 	recs := m.Records()
 	recs[0].Type = "changed"
-	equal(t, audit.TypeEventReceived, m.Records()[0].Type, "Records returns a copy")
+	assert.Equal(t, audit.TypeEventReceived, m.Records()[0].Type, "Records returns a copy")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := m.Record(ctx, audit.Record{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Record with cancelled ctx: %v", err)
 	}
-	equal(t, 4, m.Len())
+	assert.Equal(t, 4, m.Len())
 }

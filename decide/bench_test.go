@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/playbook"
 )
@@ -51,9 +53,15 @@ func BenchmarkMatrix(b *testing.B) {
 			i++
 		}
 	}
-	b.Run("matrix", func(b *testing.B) { run(b, must(decide.Matrix(decide.MatrixConfig{})).Decide) })
+	b.Run("matrix", func(b *testing.B) {
+		m, err := decide.Matrix(decide.MatrixConfig{})
+		require.NoError(b, err)
+		run(b, m.Decide)
+	})
 	b.Run("matrix-roles", func(b *testing.B) {
-		run(b, must(decide.Matrix(decide.MatrixConfig{PrivilegedRoles: decide.DefaultPrivilegedRoles()})).Decide)
+		m, err := decide.Matrix(decide.MatrixConfig{PrivilegedRoles: decide.DefaultPrivilegedRoles()})
+		require.NoError(b, err)
+		run(b, m.Decide)
 	})
 	b.Run("default-policy", func(b *testing.B) { run(b, decide.DefaultPolicy().Decide) })
 	b.Run("baseline-if-else", func(b *testing.B) { run(b, handWritten) })

@@ -8,13 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/playbook"
 )
 
 func TestBudgetConcurrent(t *testing.T) {
 	t.Parallel()
-	p := must(decide.Budget(fixed{d: containDecision}, decide.BudgetConfig{Max: 5, Window: time.Hour}))
+	p, err := decide.Budget(fixed{d: containDecision}, decide.BudgetConfig{Max: 5, Window: time.Hour})
+	require.NoError(t, err)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -47,7 +50,8 @@ func TestBudgetConcurrent(t *testing.T) {
 
 func TestBudgetWindowSlides(t *testing.T) {
 	t.Parallel()
-	p := must(decide.Budget(fixed{d: containDecision}, decide.BudgetConfig{Max: 2, Window: time.Hour, Approval: "flood"}))
+	p, err := decide.Budget(fixed{d: containDecision}, decide.BudgetConfig{Max: 2, Window: time.Hour, Approval: "flood"})
+	require.NoError(t, err)
 	steps := []struct {
 		at       time.Duration
 		wantResp playbook.Response
@@ -86,8 +90,10 @@ func TestBudgetWindowSlides(t *testing.T) {
 
 func TestBudgetOnlyContainConsumes(t *testing.T) {
 	t.Parallel()
-	inner := must(decide.Matrix(decide.MatrixConfig{}))
-	p := must(decide.Budget(inner, decide.BudgetConfig{Max: 1, Window: time.Hour}))
+	inner, err := decide.Matrix(decide.MatrixConfig{})
+	require.NoError(t, err)
+	p, err := decide.Budget(inner, decide.BudgetConfig{Max: 1, Window: time.Hour})
+	require.NoError(t, err)
 	for _, priv := range []playbook.Privilege{playbook.PrivilegePrivileged, playbook.PrivilegeUnknown} {
 		for range 3 {
 			d := decideOK(t, p, newCase(playbook.EventRiskyUser, playbook.RiskHigh, playbook.Facts{Privilege: priv}))
@@ -128,22 +134,25 @@ func TestBudgetErrorsAndNames(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p, err := decide.Budget(tt.p, tt.cfg)
-			wantErr(t, err, tt.wantErr)
+			require.ErrorContains(t, err, tt.wantErr)
 			if p != nil {
 				t.Error("policy returned with an error")
 			}
 		})
 	}
 	boom := errors.New("boom")
-	p := must(decide.Budget(fixed{err: boom}, decide.BudgetConfig{Max: 1, Window: time.Hour}))
+	p, err := decide.Budget(fixed{err: boom}, decide.BudgetConfig{Max: 1, Window: time.Hour})
+	require.NoError(t, err)
 	if _, err := p.Decide(t.Context(), newCase(playbook.EventRiskyUser, playbook.RiskHigh, playbook.Facts{})); !errors.Is(err, boom) {
 		t.Errorf("inner error lost: %v", err)
 	}
 	if _, err := p.Decide(t.Context(), nil); err == nil {
 		t.Error("nil case: no error")
 	}
-	r := must(decide.NewRules(nil, decide.Rule{Name: "inner/contain", Decision: containDecision}))
-	b := must(decide.Budget(r, decide.BudgetConfig{Max: 1, Window: time.Hour}))
+	r, err := decide.NewRules(nil, decide.Rule{Name: "inner/contain", Decision: containDecision})
+	require.NoError(t, err)
+	b, err := decide.Budget(r, decide.BudgetConfig{Max: 1, Window: time.Hour})
+	require.NoError(t, err)
 	n, ok := b.(playbook.ActionNamer)
 	if !ok || !reflect.DeepEqual(n.ActionNames(), r.ActionNames()) {
 		t.Errorf("Budget lost the inner ActionNamer (ok=%v)", ok)

@@ -2,9 +2,10 @@ package decide_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/iamplaybook/iamplaybook/audit"
 	"github.com/iamplaybook/iamplaybook/playbook"
@@ -28,36 +29,12 @@ func newCase(typ playbook.EventType, risk playbook.RiskLevel, facts playbook.Fac
 
 var containment = []playbook.Step{{Action: playbook.ActionDisableUser}, {Action: playbook.ActionRevokeSessions}}
 
-// wantErr fails t unless err is non-nil and its message contains substr.
-func wantErr(t *testing.T, err error, substr string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one containing %q", substr)
-	}
-	if !strings.Contains(err.Error(), substr) {
-		t.Fatalf("error %q does not contain %q", err, substr)
-	}
-}
-
-// must returns v, or panics (failing the test) if err is not nil. Used
-// for constructors whose success is not what the test checks.
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 // decideOK runs p on c and fails t on error.
 func decideOK(t testing.TB, p playbook.Policy, c *playbook.Case) playbook.Decision {
 	t.Helper()
 	d, err := p.Decide(t.Context(), c)
-	if err != nil {
-		t.Fatalf("Decide: %v", err)
-	}
-	if err := d.Validate(); err != nil {
-		t.Fatalf("Decide returned an invalid decision: %v", err)
-	}
+	require.NoError(t, err, "Decide")
+	require.NoError(t, d.Validate(), "Decide returned an invalid decision")
 	return d
 }
 

@@ -3,6 +3,8 @@ package decide_test
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/playbook"
 )
@@ -74,7 +76,7 @@ func TestMatchErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			wantErr(t, tt.m.Err(), tt.wantErr)
+			require.ErrorContains(t, tt.m.Err(), tt.wantErr)
 		})
 	}
 }

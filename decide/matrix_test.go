@@ -4,13 +4,16 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/playbook"
 )
 
 func TestMatrixCells(t *testing.T) {
 	t.Parallel()
-	m := must(decide.Matrix(decide.MatrixConfig{}))
+	m, err := decide.Matrix(decide.MatrixConfig{})
+	require.NoError(t, err)
 	const (
 		priv = playbook.PrivilegePrivileged
 		std  = playbook.PrivilegeStandard
@@ -63,7 +66,8 @@ func TestMatrixCells(t *testing.T) {
 
 func TestMatrixPrivilegeEvents(t *testing.T) {
 	t.Parallel()
-	m := must(decide.Matrix(decide.MatrixConfig{Approval: "security-leads"}))
+	m, err := decide.Matrix(decide.MatrixConfig{Approval: "security-leads"})
+	require.NoError(t, err)
 	removeRole := playbook.Step{Action: playbook.ActionRemoveRole, Params: map[string]string{"role": decide.EntraGlobalAdministrator}}
 	removeGroup := playbook.Step{Action: playbook.ActionRemoveGroupMember, Params: map[string]string{"group": "g-admins"}}
 	tests := []struct {
@@ -117,14 +121,15 @@ func TestMatrixPrivilegeEvents(t *testing.T) {
 func TestMatrixConfiguredCells(t *testing.T) {
 	t.Parallel()
 	reset := []playbook.Step{{Action: playbook.ActionRevokeSessions}, {Action: playbook.ActionResetCredentials}}
-	m := must(decide.Matrix(decide.MatrixConfig{
+	m, err := decide.Matrix(decide.MatrixConfig{
 		Containment:      reset,
 		HighPrivileged:   playbook.RespondContain,
 		MediumPrivileged: playbook.RespondApprove,
 		MediumStandard:   playbook.RespondContain,
 		LowStandard:      playbook.RespondMonitor,
 		PrivilegeGrant:   playbook.RespondContain,
-	}))
+	})
+	require.NoError(t, err)
 	tests := []struct {
 		name      string
 		typ       playbook.EventType
@@ -165,7 +170,8 @@ func TestMatrixConfiguredCells(t *testing.T) {
 
 func TestMatrixPrivilegeFromRoles(t *testing.T) {
 	t.Parallel()
-	m := must(decide.Matrix(decide.MatrixConfig{PrivilegedRoles: decide.DefaultPrivilegedRoles()}))
+	m, err := decide.Matrix(decide.MatrixConfig{PrivilegedRoles: decide.DefaultPrivilegedRoles()})
+	require.NoError(t, err)
 	tests := []struct {
 		name     string
 		facts    playbook.Facts
@@ -207,7 +213,7 @@ func TestMatrixErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			m, err := decide.Matrix(tt.cfg)
-			wantErr(t, err, tt.wantErr)
+			require.ErrorContains(t, err, tt.wantErr)
 			if m != nil {
 				t.Error("policy returned with an error")
 			}
@@ -217,7 +223,8 @@ func TestMatrixErrors(t *testing.T) {
 
 func TestMatrixBadCase(t *testing.T) {
 	t.Parallel()
-	m := must(decide.Matrix(decide.MatrixConfig{}))
+	m, err := decide.Matrix(decide.MatrixConfig{})
+	require.NoError(t, err)
 	tests := []struct {
 		name    string
 		c       *playbook.Case
@@ -232,14 +239,15 @@ func TestMatrixBadCase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := m.Decide(t.Context(), tt.c)
-			wantErr(t, err, tt.wantErr)
+			require.ErrorContains(t, err, tt.wantErr)
 		})
 	}
 }
 
 func TestMatrixDecisionsAreCopies(t *testing.T) {
 	t.Parallel()
-	m := must(decide.Matrix(decide.MatrixConfig{}))
+	m, err := decide.Matrix(decide.MatrixConfig{})
+	require.NoError(t, err)
 	c := newCase(playbook.EventRiskyUser, playbook.RiskHigh, playbook.Facts{Privilege: playbook.PrivilegeStandard})
 	d := decideOK(t, m, c)
 	d.Steps[0].Action = "tampered"

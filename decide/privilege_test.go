@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/playbook"
 )
@@ -66,18 +68,19 @@ func TestClassifyPrivilege(t *testing.T) {
 func TestClassifyPrivilegeErrors(t *testing.T) {
 	t.Parallel()
 	_, err := decide.ClassifyPrivilege(&playbook.Facts{}, nil)
-	wantErr(t, err, "privileged role list is empty")
+	require.ErrorContains(t, err, "privileged role list is empty")
 	_, err = decide.ClassifyPrivilege(&playbook.Facts{}, []string{"a", " "})
-	wantErr(t, err, "entry 1 is empty")
+	require.ErrorContains(t, err, "entry 1 is empty")
 	_, err = decide.ClassifyPrivilege(nil, []string{"a"})
-	wantErr(t, err, "nil facts")
+	require.ErrorContains(t, err, "nil facts")
 	_, err = decide.PrivilegeEnricher(nil)
-	wantErr(t, err, "privileged role list is empty")
+	require.ErrorContains(t, err, "privileged role list is empty")
 }
 
 func TestPrivilegeEnricher(t *testing.T) {
 	t.Parallel()
-	e := must(decide.PrivilegeEnricher(decide.DefaultPrivilegedRoles()))
+	e, err := decide.PrivilegeEnricher(decide.DefaultPrivilegedRoles())
+	require.NoError(t, err)
 	tests := []struct {
 		name  string
 		roles []playbook.Role

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/playbook"
 )
@@ -44,12 +46,15 @@ func TestProtectNeverContains(t *testing.T) {
 		{"by configured tag", playbook.Subject{Provider: "entra", ID: "x5"}, playbook.Facts{Tags: []string{"EMERGENCY"}}, `tagged "emergency"`},
 	}
 	// Both a fixed contain policy and the real matrix must be shielded.
+	matrix, err := decide.Matrix(decide.MatrixConfig{HighPrivileged: playbook.RespondContain})
+	require.NoError(t, err)
 	inners := map[string]playbook.Policy{
 		"fixed":  fixed{d: containDecision},
-		"matrix": must(decide.Matrix(decide.MatrixConfig{HighPrivileged: playbook.RespondContain})),
+		"matrix": matrix,
 	}
 	for iname, inner := range inners {
-		p := must(decide.Protect(inner, cfg))
+		p, err := decide.Protect(inner, cfg)
+		require.NoError(t, err)
 		for _, tt := range tests {
 			t.Run(iname+"/"+tt.name, func(t *testing.T) {
 				t.Parallel()
@@ -73,7 +78,8 @@ func TestProtectNeverContains(t *testing.T) {
 
 func TestProtectLeavesOthersAlone(t *testing.T) {
 	t.Parallel()
-	p := must(decide.Protect(fixed{d: containDecision}, decide.ProtectConfig{Accounts: []string{"u-glass"}}))
+	p, err := decide.Protect(fixed{d: containDecision}, decide.ProtectConfig{Accounts: []string{"u-glass"}})
+	require.NoError(t, err)
 	c := newCase(playbook.EventRiskyUser, playbook.RiskHigh, playbook.Facts{Tags: []string{"break-glass-adjacent"}})
 	d := decideOK(t, p, c)
 	if d.Response != playbook.RespondContain || d.Rule != "inner/contain" || len(d.Notes) != 0 {
@@ -101,7 +107,8 @@ func TestProtectApprovals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := must(decide.Protect(fixed{d: tt.inner}, tt.cfg))
+			p, err := decide.Protect(fixed{d: tt.inner}, tt.cfg)
+			require.NoError(t, err)
 			d := decideOK(t, p, newCase(playbook.EventRiskyUser, playbook.RiskHigh, protected))
 			if d.Response != tt.wantResp || d.Rule != tt.wantRule || d.Approval != tt.wantApproval {
 				t.Fatalf("got %s/%s approval %q, want %s/%s approval %q", d.Rule, d.Response, d.Approval, tt.wantRule, tt.wantResp, tt.wantApproval)
@@ -120,22 +127,26 @@ func TestProtectApprovals(t *testing.T) {
 func TestProtectErrorsAndNames(t *testing.T) {
 	t.Parallel()
 	_, err := decide.Protect(nil, decide.ProtectConfig{})
-	wantErr(t, err, "Protect: policy is nil")
+	require.ErrorContains(t, err, "Protect: policy is nil")
 	_, err = decide.Protect(fixed{}, decide.ProtectConfig{Accounts: []string{"a", ""}})
-	wantErr(t, err, "ProtectConfig.Accounts[1] is empty")
+	require.ErrorContains(t, err, "ProtectConfig.Accounts[1] is empty")
 	_, err = decide.Protect(fixed{}, decide.ProtectConfig{Tags: []string{" "}})
-	wantErr(t, err, "ProtectConfig.Tags[0] is empty")
+	require.ErrorContains(t, err, "ProtectConfig.Tags[0] is empty")
 
 	boom := errors.New("boom")
-	p := must(decide.Protect(fixed{err: boom}, decide.ProtectConfig{}))
+	p, err := decide.Protect(fixed{err: boom}, decide.ProtectConfig{})
+	require.NoError(t, err)
 	if _, err := p.Decide(t.Context(), newCase(playbook.EventRiskyUser, playbook.RiskHigh, playbook.Facts{Protected: true})); !errors.Is(err, boom) {
 		t.Errorf("inner error lost: %v", err)
 	}
 	if _, ok := p.(playbook.ActionNamer); ok {
 		t.Error("Protect claims ActionNamer for an inner policy without it")
 	}
-	m := must(decide.Matrix(decide.MatrixConfig{}))
-	n, ok := must(decide.Protect(m, decide.ProtectConfig{})).(playbook.ActionNamer)
+	m, err := decide.Matrix(decide.MatrixConfig{})
+	require.NoError(t, err)
+	pm, err := decide.Protect(m, decide.ProtectConfig{})
+	require.NoError(t, err)
+	n, ok := pm.(playbook.ActionNamer)
 	if !ok || !slices.Equal(n.ActionNames(), m.ActionNames()) {
 		t.Errorf("Protect lost the inner ActionNamer (ok=%v)", ok)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/playbook"
 )
@@ -24,7 +26,8 @@ var logFallback = decide.Rule{Name: "default", Decision: playbook.Decision{Respo
 
 func TestRulesFirstMatch(t *testing.T) {
 	t.Parallel()
-	p := must(decide.NewRules(sampleRules(), logFallback))
+	p, err := decide.NewRules(sampleRules(), logFallback)
+	require.NoError(t, err)
 	tests := []struct {
 		name     string
 		risk     playbook.RiskLevel
@@ -54,7 +57,8 @@ func TestRulesFirstMatch(t *testing.T) {
 func TestRulesReasonAndIsolation(t *testing.T) {
 	t.Parallel()
 	rules := sampleRules()
-	p := must(decide.NewRules(rules, logFallback))
+	p, err := decide.NewRules(rules, logFallback)
+	require.NoError(t, err)
 	// The caller's slice is copied: changing it does not change the policy.
 	rules[1].Decision.Steps[0].Action = "tampered"
 	c := newCase(playbook.EventRiskySignIn, playbook.RiskHigh, playbook.Facts{})
@@ -82,14 +86,15 @@ func TestRulesActionNames(t *testing.T) {
 	rules := append(sampleRules(), decide.Rule{Name: "sign-in", When: decide.EventType(playbook.EventRiskySignIn), Decision: playbook.Decision{
 		Response: playbook.RespondApprove, Steps: []playbook.Step{{Action: playbook.ActionDisableUser}, {Action: playbook.ActionRevokeSessions}}}})
 	fb := decide.Rule{Name: "default", Decision: playbook.Decision{Response: playbook.RespondApprove, Steps: []playbook.Step{{Action: playbook.ActionResetCredentials}}}}
-	p := must(decide.NewRules(rules, fb))
+	p, err := decide.NewRules(rules, fb)
+	require.NoError(t, err)
 	want := []string{playbook.ActionDisableUser, playbook.ActionResetCredentials, playbook.ActionRevokeSessions}
 	if got := p.ActionNames(); !reflect.DeepEqual(got, want) {
 		t.Errorf("ActionNames = %v, want %v", got, want)
 	}
 	pb := playbook.Playbook{Name: "t", Policy: p, Audit: []playbook.AuditSink{nopSink{}}, Actions: map[string]playbook.Action{
 		playbook.ActionDisableUser: nopAction(playbook.ActionDisableUser), playbook.ActionRevokeSessions: nopAction(playbook.ActionRevokeSessions)}}
-	wantErr(t, pb.Validate(), `Policy names action "reset-credentials"`)
+	require.ErrorContains(t, pb.Validate(), `Policy names action "reset-credentials"`)
 }
 
 func TestNewRulesErrors(t *testing.T) {
@@ -121,7 +126,7 @@ func TestNewRulesErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p, err := decide.NewRules(tt.rules, tt.fallback)
-			wantErr(t, err, tt.wantErr)
+			require.ErrorContains(t, err, tt.wantErr)
 			if p != nil {
 				t.Error("policy returned with an error")
 			}
@@ -131,7 +136,8 @@ func TestNewRulesErrors(t *testing.T) {
 
 func TestRulesBadCall(t *testing.T) {
 	t.Parallel()
-	p := must(decide.NewRules(sampleRules(), logFallback))
+	p, err := decide.NewRules(sampleRules(), logFallback)
+	require.NoError(t, err)
 	if _, err := p.Decide(t.Context(), nil); err == nil {
 		t.Error("nil case: no error")
 	}

@@ -8,6 +8,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/enrich"
 	"github.com/iamplaybook/iamplaybook/playbook"
 )
@@ -82,8 +85,8 @@ func TestLookupSharesOneCallPerKey(t *testing.T) {
 					looker{name: "late", delay: 50 * time.Millisecond, key: tt.lateKey, fetch: fetches[tt.lateKey], got: got}, 0))
 				g := mustParallel(t, enrich.Options{}, specs...)
 
-				noError(t, g.Enrich(t.Context(), newCase()))
-				equal(t, "fetch calls", calls.Load(), tt.wantCalls)
+				require.NoError(t, g.Enrich(t.Context(), newCase()))
+				assert.Equal(t, tt.wantCalls, calls.Load(), "fetch calls")
 				close(got)
 				seen := map[string]bool{}
 				for v := range got {
@@ -120,14 +123,14 @@ func TestLookupErrorsAreNotMemoized(t *testing.T) {
 			enrich.Optional("b", looker{name: "b", delay: time.Millisecond, key: "k", fetch: fetch, got: got}, 0),
 			enrich.Optional("c", looker{name: "c", delay: time.Second, key: "k", fetch: fetch, got: got}, 0))
 		c := newCase()
-		noError(t, g.Enrich(t.Context(), c))
+		require.NoError(t, g.Enrich(t.Context(), c))
 
-		equal(t, "fetch calls", calls.Load(), 2)
-		equal(t, "failures (b shared a's failed call)", c.Facts.Failures, []playbook.EnrichmentFailure{
+		assert.Equal(t, int32(2), calls.Load(), "fetch calls")
+		assert.Equal(t, []playbook.EnrichmentFailure{
 			{Enricher: "a", Error: "boom"},
 			{Enricher: "b", Error: "boom"},
-		})
-		equal(t, "late lookup", <-got, "c=ok")
+		}, c.Facts.Failures, "failures (b shared a's failed call)")
+		assert.Equal(t, "c=ok", <-got, "late lookup")
 	})
 }
 
@@ -154,11 +157,11 @@ func TestLookupTypeMismatch(t *testing.T) {
 			enrich.Required("string", asString, 0),
 			enrich.Optional("int-in-flight", asInt(500*time.Microsecond), 0),
 			enrich.Optional("int-memoized", asInt(time.Second), 0))
-		noError(t, g.Enrich(t.Context(), newCase()))
+		require.NoError(t, g.Enrich(t.Context(), newCase()))
 		for range 2 {
 			err := <-errs
-			errorIs(t, err, enrich.ErrTypeMismatch)
-			errContains(t, err, `key "k" holds a string, Lookup asks for a int`)
+			assert.ErrorIs(t, err, enrich.ErrTypeMismatch)
+			require.ErrorContains(t, err, `key "k" holds a string, Lookup asks for a int`)
 		}
 	})
 }
@@ -182,8 +185,8 @@ func TestLookupMemoizesNilValues(t *testing.T) {
 		return nil
 	})
 	g := mustParallel(t, enrich.Options{}, enrich.Required("e", e, 0))
-	noError(t, g.Enrich(t.Context(), newCase()))
-	equal(t, "fetch calls", calls.Load(), 1)
+	require.NoError(t, g.Enrich(t.Context(), newCase()))
+	assert.Equal(t, int32(1), calls.Load(), "fetch calls")
 }
 
 func TestLookupOutsideGroupCallsFetch(t *testing.T) {
@@ -191,10 +194,10 @@ func TestLookupOutsideGroupCallsFetch(t *testing.T) {
 	fetch, calls := countingFetch("k", 0)
 	for range 2 {
 		v, err := enrich.Lookup(t.Context(), "k", fetch)
-		noError(t, err)
-		equal(t, "value", v, "v:k")
+		require.NoError(t, err)
+		assert.Equal(t, "v:k", v, "value")
 	}
-	equal(t, "fetch calls", calls.Load(), 2)
+	assert.Equal(t, int32(2), calls.Load(), "fetch calls")
 }
 
 func TestLookupRejectsBadInput(t *testing.T) {
@@ -217,9 +220,9 @@ func TestLookupRejectsBadInput(t *testing.T) {
 				_, err = enrich.Lookup(ctx, tt.key, tt.fetch)
 				return err
 			})
-			errContains(t, e.Enrich(t.Context(), newCase()), tt.want)
+			require.ErrorContains(t, e.Enrich(t.Context(), newCase()), tt.want)
 			g := mustParallel(t, enrich.Options{}, enrich.Required("e", e, 0))
-			errContains(t, g.Enrich(t.Context(), newCase()), tt.want)
+			require.ErrorContains(t, g.Enrich(t.Context(), newCase()), tt.want)
 		})
 	}
 }
@@ -236,13 +239,13 @@ func TestLookupCallerTimeoutDoesNotFailSharers(t *testing.T) {
 		c := newCase()
 
 		start := time.Now()
-		noError(t, g.Enrich(t.Context(), c))
-		equal(t, "elapsed", time.Since(start), 5*time.Second)
-		equal(t, "fetch calls", calls.Load(), 1)
-		equal(t, "patient result", <-got, "patient=v:k")
-		equal(t, "failures", c.Facts.Failures, []playbook.EnrichmentFailure{
+		require.NoError(t, g.Enrich(t.Context(), c))
+		assert.Equal(t, 5*time.Second, time.Since(start), "elapsed")
+		assert.Equal(t, int32(1), calls.Load(), "fetch calls")
+		assert.Equal(t, "patient=v:k", <-got, "patient result")
+		assert.Equal(t, []playbook.EnrichmentFailure{
 			{Enricher: "hasty", Error: `enricher "hasty" timed out after 1s`},
-		})
+		}, c.Facts.Failures, "failures")
 	})
 }
 
@@ -258,11 +261,11 @@ func TestLookupFetchIsCancelledWhenRunEnds(t *testing.T) {
 		}
 		g := mustParallel(t, enrich.Options{},
 			enrich.Optional("a", looker{name: "a", key: "k", fetch: fetch}, time.Second))
-		noError(t, g.Enrich(t.Context(), newCase()))
+		require.NoError(t, g.Enrich(t.Context(), newCase()))
 		synctest.Wait()
 		select {
 		case d := <-ended:
-			equal(t, "fetch cancelled after", d, time.Second)
+			assert.Equal(t, time.Second, d, "fetch cancelled after")
 		default:
 			t.Fatal("fetch still running after Enrich returned")
 		}
@@ -277,10 +280,13 @@ func TestLookupRecoversPanic(t *testing.T) {
 	})
 	g := mustParallel(t, enrich.Options{}, enrich.Required("e", e, 0))
 	err := g.Enrich(t.Context(), newCase())
-	pe := errorAs[*playbook.PanicError](t, err)
-	equal(t, "Stage", pe.Stage, "enrich lookup k")
-	equal(t, "Value", pe.Value, any("bad fetch"))
-	equal(t, "Error.Enricher", errorAs[*enrich.Error](t, err).Enricher, "e")
+	var pe *playbook.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "enrich lookup k", pe.Stage, "Stage")
+	assert.Equal(t, "bad fetch", pe.Value, "Value")
+	var ee *enrich.Error
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "e", ee.Enricher, "Error.Enricher")
 }
 
 func TestLookupSharedAcrossNestedGroups(t *testing.T) {
@@ -294,9 +300,9 @@ func TestLookupSharedAcrossNestedGroups(t *testing.T) {
 		outer := mustParallel(t, enrich.Options{},
 			enrich.Required("inner", inner, 0),
 			enrich.Required("o", looker{name: "o", key: "user", fetch: fetch, got: got}, 0))
-		noError(t, outer.Enrich(t.Context(), newCase()))
-		equal(t, "fetch calls", calls.Load(), 1)
-		equal(t, "results", len(got), 3)
+		require.NoError(t, outer.Enrich(t.Context(), newCase()))
+		assert.Equal(t, int32(1), calls.Load(), "fetch calls")
+		assert.Len(t, got, 3, "results")
 	})
 }
 
@@ -306,9 +312,9 @@ func TestLookupCacheIsPerRun(t *testing.T) {
 	g := mustParallel(t, enrich.Options{},
 		enrich.Required("a", looker{name: "a", key: "k", fetch: fetch, got: make(chan string, 3)}, 0))
 	for range 3 {
-		noError(t, g.Enrich(t.Context(), newCase()))
+		require.NoError(t, g.Enrich(t.Context(), newCase()))
 	}
-	equal(t, "fetch calls (one per run)", calls.Load(), 3)
+	assert.Equal(t, int32(3), calls.Load(), "fetch calls (one per run)")
 }
 
 func TestLookupCallerCancelled(t *testing.T) {
@@ -322,11 +328,11 @@ func TestLookupCallerCancelled(t *testing.T) {
 			return err
 		})
 		g := mustParallel(t, enrich.Options{}, enrich.Optional("e", e, time.Minute))
-		noError(t, g.Enrich(t.Context(), newCase()))
+		require.NoError(t, g.Enrich(t.Context(), newCase()))
 		err := <-errs
-		errorIs(t, err, context.DeadlineExceeded)
-		if te := errorAs[*enrich.TimeoutError](t, err); te.Enricher != "e" {
-			t.Errorf("Lookup returned the timeout of %q, want %q", te.Enricher, "e")
-		}
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		var te *enrich.TimeoutError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "e", te.Enricher, "Lookup returned the timeout of another enricher")
 	})
 }

@@ -185,6 +185,18 @@ func (g *Group) Enrich(ctx context.Context, c *playbook.Case) error {
 		sem = make(chan struct{}, g.limit)
 	}
 	outcomes := make([]outcome, len(g.specs))
+	if sem == nil {
+		// No limit: start every enricher, then collect each outcome; the
+		// waits overlap because every timeout runs from its start.
+		running := make([]*started, len(g.specs))
+		for i := range g.specs {
+			running[i] = start(ctx, c, &g.specs[i])
+		}
+		for i, st := range running {
+			outcomes[i] = st.wait(ctx)
+		}
+		return g.collect(ctx, c, outcomes)
+	}
 	var wg sync.WaitGroup
 launch:
 	for i := range g.specs {
@@ -203,7 +215,12 @@ launch:
 		})
 	}
 	wg.Wait()
+	return g.collect(ctx, c, outcomes)
+}
 
+// collect records the failures on the case, in spec order, and returns the
+// Group's error.
+func (g *Group) collect(ctx context.Context, c *playbook.Case, outcomes []outcome) error {
 	var failed []error
 	for i, o := range outcomes {
 		if o.err == nil || o.cut {
@@ -229,34 +246,50 @@ launch:
 
 // runOne runs one enricher under its timeout, recovering a panic.
 func runOne(ctx context.Context, c *playbook.Case, s *Spec) outcome {
+	return start(ctx, c, s).wait(ctx)
+}
+
+// started is an enricher running in its own goroutine under its timeout.
+type started struct {
+	ectx   context.Context
+	cancel context.CancelFunc
+	terr   *TimeoutError
+	done   chan error
+}
+
+// start launches one enricher under its timeout, recovering a panic.
+func start(ctx context.Context, c *playbook.Case, s *Spec) *started {
 	timeout := s.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	terr := &TimeoutError{Enricher: s.Name, Timeout: timeout}
-	ectx, cancel := context.WithTimeoutCause(ctx, timeout, terr)
-	defer cancel()
-
-	done := make(chan error, 1) // buffered: an abandoned enricher must not block
+	st := &started{terr: &TimeoutError{Enricher: s.Name, Timeout: timeout}, done: make(chan error, 1)} // buffered: an abandoned enricher must not block
+	st.ectx, st.cancel = context.WithTimeoutCause(ctx, timeout, st.terr)
 	go func() {
 		err := errGoexit
 		defer func() {
 			if r := recover(); r != nil {
 				err = &playbook.PanicError{Stage: "enrich " + s.Name, Value: r, Stack: debug.Stack()}
 			}
-			done <- err
+			st.done <- err
 		}()
-		err = s.Enricher.Enrich(ectx, c)
+		err = s.Enricher.Enrich(st.ectx, c)
 	}()
+	return st
+}
 
+// wait waits for the enricher's outcome or its timeout, whichever comes
+// first; an enricher still running at its timeout is abandoned.
+func (st *started) wait(ctx context.Context) outcome {
+	defer st.cancel()
 	var err error
 	select {
-	case err = <-done:
-	case <-ectx.Done():
+	case err = <-st.done:
+	case <-st.ectx.Done():
 		select {
-		case err = <-done:
+		case err = <-st.done:
 		default:
-			err = context.Cause(ectx) // abandoned
+			err = context.Cause(st.ectx) // abandoned
 		}
 	}
 	if err == nil {
@@ -268,10 +301,10 @@ func runOne(ctx context.Context, c *playbook.Case, s *Spec) outcome {
 	if ctx.Err() != nil {
 		return outcome{err: err, cut: true}
 	}
-	if context.Cause(ectx) == error(terr) {
+	if context.Cause(st.ectx) == error(st.terr) {
 		// The deadline passed before the outcome was seen: whatever the
 		// enricher returned, the cause is the timeout.
-		return outcome{err: terr}
+		return outcome{err: st.terr}
 	}
 	return outcome{err: err}
 }

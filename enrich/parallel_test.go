@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/iamplaybook/iamplaybook/enrich"
@@ -65,7 +67,7 @@ func blocking(called *atomic.Int32) playbook.Enricher {
 func mustParallel(t *testing.T, opts enrich.Options, specs ...enrich.Spec) *enrich.Group {
 	t.Helper()
 	g, err := enrich.Parallel(opts, specs...)
-	noError(t, err)
+	require.NoError(t, err)
 	return g
 }
 
@@ -107,9 +109,9 @@ func TestParallelRunsConcurrently(t *testing.T) {
 				g := mustParallel(t, enrich.Options{MaxConcurrent: tt.limit}, specs...)
 
 				start := time.Now()
-				noError(t, g.Enrich(t.Context(), newCase()))
-				equal(t, "elapsed", time.Since(start), tt.wantTime)
-				equal(t, "most enrichers running at once", maxActive.Load(), tt.wantActive)
+				require.NoError(t, g.Enrich(t.Context(), newCase()))
+				assert.Equal(t, tt.wantTime, time.Since(start), "elapsed")
+				assert.Equal(t, tt.wantActive, maxActive.Load(), "most enrichers running at once")
 			})
 		})
 	}
@@ -144,21 +146,25 @@ func TestTimeoutCutsEnricherAtItsDeadline(t *testing.T) {
 
 				start := time.Now()
 				err := g.Enrich(t.Context(), c)
-				equal(t, "elapsed (cut at exactly the timeout)", time.Since(start), tt.want)
+				assert.Equal(t, tt.want, time.Since(start), "elapsed (cut at exactly the timeout)")
 
 				wantMsg := `enricher "slow" timed out after ` + tt.want.String()
-				te := errorAs[*enrich.TimeoutError](t, <-causes) // the enricher's context names the timeout as its cause
-				equal(t, "cause timeout", te.Timeout, tt.want)
-				equal(t, "failures", c.Facts.Failures, []playbook.EnrichmentFailure{{Enricher: "slow", Error: wantMsg, Required: tt.required}})
-				equal(t, "tags", c.Facts.Tags, []string{"fast"})
+				var te *enrich.TimeoutError
+				require.ErrorAs(t, <-causes, &te) // the enricher's context names the timeout as its cause
+				assert.Equal(t, tt.want, te.Timeout, "cause timeout")
+				assert.Equal(t, []playbook.EnrichmentFailure{{Enricher: "slow", Error: wantMsg, Required: tt.required}}, c.Facts.Failures, "failures")
+				assert.Equal(t, []string{"fast"}, c.Facts.Tags, "tags")
 				if !tt.required {
-					noError(t, err)
+					require.NoError(t, err)
 					return
 				}
-				equal(t, "Error.Enricher", errorAs[*enrich.Error](t, err).Enricher, "slow")
-				equal(t, "TimeoutError.Enricher", errorAs[*enrich.TimeoutError](t, err).Enricher, "slow")
-				errorIs(t, err, context.DeadlineExceeded)
-				errContains(t, err, wantMsg)
+				var ee *enrich.Error
+				require.ErrorAs(t, err, &ee)
+				assert.Equal(t, "slow", ee.Enricher, "Error.Enricher")
+				require.ErrorAs(t, err, &te)
+				assert.Equal(t, "slow", te.Enricher, "TimeoutError.Enricher")
+				assert.ErrorIs(t, err, context.DeadlineExceeded)
+				require.ErrorContains(t, err, wantMsg)
 			})
 		})
 	}
@@ -178,7 +184,7 @@ func TestTimeoutWinsOverErrorReturnedAtDeadline(t *testing.T) {
 		g := mustParallel(t, enrich.Options{}, enrich.Optional("hangup", hangup, time.Second))
 		for i := range 1000 {
 			c := newCase()
-			noError(t, g.Enrich(t.Context(), c))
+			require.NoError(t, g.Enrich(t.Context(), c))
 			want := []playbook.EnrichmentFailure{{Enricher: "hangup", Error: `enricher "hangup" timed out after 1s`}}
 			if !reflect.DeepEqual(c.Facts.Failures, want) {
 				t.Fatalf("run %d: failures = %+v, want %+v", i, c.Facts.Failures, want)
@@ -202,12 +208,12 @@ func TestTimeoutAbandonsEnricherThatIgnoresContext(t *testing.T) {
 		c := newCase()
 
 		start := time.Now()
-		noError(t, g.Enrich(t.Context(), c))
-		equal(t, "elapsed (the stubborn enricher's slot is freed at its timeout)", time.Since(start), 2*time.Second)
-		equal(t, "tags", c.Facts.Tags, []string{"next"})
-		equal(t, "failures", c.Facts.Failures, []playbook.EnrichmentFailure{
+		require.NoError(t, g.Enrich(t.Context(), c))
+		assert.Equal(t, 2*time.Second, time.Since(start), "elapsed (the stubborn enricher's slot is freed at its timeout)")
+		assert.Equal(t, []string{"next"}, c.Facts.Tags, "tags")
+		assert.Equal(t, []playbook.EnrichmentFailure{
 			{Enricher: "stubborn", Error: `enricher "stubborn" timed out after 1s`},
-		})
+		}, c.Facts.Failures, "failures")
 		<-finished
 	})
 }
@@ -272,16 +278,18 @@ func TestFailuresOptionalAndRequired(t *testing.T) {
 				c := newCase()
 				err := g.Enrich(t.Context(), c)
 
-				equal(t, "failures", c.Facts.Failures, tt.wantFailures)
+				assert.Equal(t, tt.wantFailures, c.Facts.Failures, "failures")
 				slices.Sort(c.Facts.Tags)
-				equal(t, "tags", c.Facts.Tags, tt.wantTags)
+				assert.Equal(t, tt.wantTags, c.Facts.Tags, "tags")
 				if len(tt.wantErrs) == 0 {
-					noError(t, err)
+					require.NoError(t, err)
 					return
 				}
-				equal(t, "errors.As finds the first required failure", errorAs[*enrich.Error](t, err).Enricher, tt.wantErrs[0])
+				var ee *enrich.Error
+				require.ErrorAs(t, err, &ee)
+				assert.Equal(t, tt.wantErrs[0], ee.Enricher, "errors.As finds the first required failure")
 				for _, name := range tt.wantErrs {
-					errContains(t, err, `required enricher "`+name+`" failed`)
+					require.ErrorContains(t, err, `required enricher "`+name+`" failed`)
 				}
 				if strings.Contains(err.Error(), `"opt"`) {
 					t.Errorf("error %q names an optional enricher", err)
@@ -298,9 +306,11 @@ func TestFailureWrapsCause(t *testing.T) {
 			return &playbook.ProviderError{Provider: "fake", Op: "get-user", Err: playbook.ErrNotFound}
 		}), 0))
 	err := g.Enrich(t.Context(), newCase())
-	errorIs(t, err, playbook.ErrNotFound)
-	equal(t, "provider", errorAs[*playbook.ProviderError](t, err).Provider, "fake")
-	equal(t, "class", playbook.Classify(err), playbook.ClassPermanent)
+	assert.ErrorIs(t, err, playbook.ErrNotFound)
+	var pe *playbook.ProviderError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "fake", pe.Provider, "provider")
+	assert.Equal(t, playbook.ClassPermanent, playbook.Classify(err), "class")
 }
 
 func TestPanicIsRecovered(t *testing.T) {
@@ -326,17 +336,20 @@ func TestPanicIsRecovered(t *testing.T) {
 				c := newCase()
 				err := g.Enrich(t.Context(), c)
 
-				equal(t, "failures", c.Facts.Failures, []playbook.EnrichmentFailure{{Enricher: "explode", Error: tt.wantMsg, Required: tt.required}})
-				equal(t, "tags (a panic does not stop the others)", c.Facts.Tags, []string{"ok"})
+				assert.Equal(t, []playbook.EnrichmentFailure{{Enricher: "explode", Error: tt.wantMsg, Required: tt.required}}, c.Facts.Failures, "failures")
+				assert.Equal(t, []string{"ok"}, c.Facts.Tags, "tags (a panic does not stop the others)")
 				if !tt.required {
-					noError(t, err)
+					require.NoError(t, err)
 					return
 				}
-				pe := errorAs[*playbook.PanicError](t, err)
-				equal(t, "Stage", pe.Stage, "enrich explode")
-				equal(t, "Value", pe.Value, tt.value)
-				contains(t, "Stack", string(pe.Stack), "enrich_test.TestPanicIsRecovered")
-				equal(t, "Error.Enricher", errorAs[*enrich.Error](t, err).Enricher, "explode")
+				var pe *playbook.PanicError
+				require.ErrorAs(t, err, &pe)
+				assert.Equal(t, "enrich explode", pe.Stage, "Stage")
+				assert.Equal(t, tt.value, pe.Value, "Value")
+				assert.Contains(t, string(pe.Stack), "enrich_test.TestPanicIsRecovered", "Stack")
+				var ee *enrich.Error
+				require.ErrorAs(t, err, &ee)
+				assert.Equal(t, "explode", ee.Enricher, "Error.Enricher")
 			})
 		})
 	}
@@ -352,8 +365,8 @@ func TestGoexitIsAFailure(t *testing.T) {
 		g := mustParallel(t, enrich.Options{}, enrich.Required("quit", quit, time.Second))
 		start := time.Now()
 		err := g.Enrich(t.Context(), newCase())
-		errContains(t, err, "runtime.Goexit")
-		equal(t, "elapsed (reported at once, not at the timeout)", time.Since(start), 0)
+		require.ErrorContains(t, err, "runtime.Goexit")
+		assert.Equal(t, time.Duration(0), time.Since(start), "elapsed (reported at once, not at the timeout)")
 	})
 }
 
@@ -368,9 +381,9 @@ func TestContextCancellation(t *testing.T) {
 		cancel()
 		c := newCase()
 		err := g.Enrich(ctx, c)
-		errorIs(t, err, context.Canceled)
-		equal(t, "enrichers called", called.Load(), 0)
-		equal(t, "failures", len(c.Facts.Failures), 0)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, int32(0), called.Load(), "enrichers called")
+		assert.Empty(t, c.Facts.Failures, "failures")
 	})
 
 	t.Run("cancelled mid-run returns promptly without recording", func(t *testing.T) {
@@ -387,13 +400,13 @@ func TestContextCancellation(t *testing.T) {
 
 			start := time.Now()
 			err := g.Enrich(ctx, c)
-			equal(t, "elapsed", time.Since(start), time.Second)
-			errorIs(t, err, context.DeadlineExceeded)
+			assert.Equal(t, time.Second, time.Since(start), "elapsed")
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
 			if _, ok := errors.AsType[*enrich.Error](err); ok {
 				t.Errorf("error %v holds an *enrich.Error; cancellation is not a required enricher's failure", err)
 			}
-			equal(t, "enrichers called (none starts after ctx ended)", called.Load(), 2)
-			equal(t, "failures", len(c.Facts.Failures), 0)
+			assert.Equal(t, int32(2), called.Load(), "enrichers called (none starts after ctx ended)")
+			assert.Empty(t, c.Facts.Failures, "failures")
 		})
 	})
 
@@ -407,9 +420,11 @@ func TestContextCancellation(t *testing.T) {
 			time.AfterFunc(time.Second, cancel)
 			c := newCase()
 			err := g.Enrich(ctx, c)
-			errorIs(t, err, context.Canceled)
-			equal(t, "Error.Enricher", errorAs[*enrich.Error](t, err).Enricher, "req")
-			equal(t, "failures", c.Facts.Failures, []playbook.EnrichmentFailure{{Enricher: "req", Error: "boom", Required: true}})
+			assert.ErrorIs(t, err, context.Canceled)
+			var ee *enrich.Error
+			require.ErrorAs(t, err, &ee)
+			assert.Equal(t, "req", ee.Enricher, "Error.Enricher")
+			assert.Equal(t, []playbook.EnrichmentFailure{{Enricher: "req", Error: "boom", Required: true}}, c.Facts.Failures, "failures")
 		})
 	})
 }
@@ -453,18 +468,20 @@ func TestNestedGroups(t *testing.T) {
 
 				start := time.Now()
 				err := outer.Enrich(t.Context(), c)
-				equal(t, "elapsed (inner and outer enrichers overlap)", time.Since(start), 20*time.Millisecond)
-				equal(t, "failures", c.Facts.Failures, tt.wantFailures)
+				assert.Equal(t, 20*time.Millisecond, time.Since(start), "elapsed (inner and outer enrichers overlap)")
+				assert.Equal(t, tt.wantFailures, c.Facts.Failures, "failures")
 				slices.Sort(c.Facts.Tags)
-				equal(t, "tags", c.Facts.Tags, []string{"b", "c"})
+				assert.Equal(t, []string{"b", "c"}, c.Facts.Tags, "tags")
 				if !tt.wantOuterErr {
-					noError(t, err)
+					require.NoError(t, err)
 					return
 				}
-				got := errorAs[*enrich.Error](t, err)
-				equal(t, "outer Error.Enricher", got.Enricher, "inner")
-				equal(t, "inner Error.Enricher", errorAs[*enrich.Error](t, got.Err).Enricher, "a")
-				errorIs(t, err, errBoom)
+				var outerErr, innerErr *enrich.Error
+				require.ErrorAs(t, err, &outerErr)
+				assert.Equal(t, "inner", outerErr.Enricher, "outer Error.Enricher")
+				require.ErrorAs(t, outerErr.Err, &innerErr)
+				assert.Equal(t, "a", innerErr.Enricher, "inner Error.Enricher")
+				assert.ErrorIs(t, err, errBoom)
 			})
 		})
 	}
@@ -492,8 +509,8 @@ func TestParallelRejectsBadSpecs(t *testing.T) {
 			if g != nil {
 				t.Errorf("Parallel returned a group with error %v", err)
 			}
-			errorIs(t, err, enrich.ErrInvalidSpec)
-			errContains(t, err, tt.want)
+			assert.ErrorIs(t, err, enrich.ErrInvalidSpec)
+			require.ErrorContains(t, err, tt.want)
 		})
 	}
 }
@@ -502,9 +519,9 @@ func TestEmptyGroupAndNilCase(t *testing.T) {
 	t.Parallel()
 	g := mustParallel(t, enrich.Options{})
 	c := newCase()
-	noError(t, g.Enrich(t.Context(), c))
-	equal(t, "failures", len(c.Facts.Failures), 0)
-	errContains(t, g.Enrich(t.Context(), nil), "nil case")
+	require.NoError(t, g.Enrich(t.Context(), c))
+	assert.Empty(t, c.Facts.Failures, "failures")
+	require.ErrorContains(t, g.Enrich(t.Context(), nil), "nil case")
 }
 
 func TestGroupIsSafeForConcurrentRuns(t *testing.T) {
@@ -528,9 +545,9 @@ func TestGroupIsSafeForConcurrentRuns(t *testing.T) {
 		for range cases {
 			<-done
 		}
-		equal(t, "elapsed (the limit applies per run, not across runs)", time.Since(start), 2*time.Millisecond)
+		assert.Equal(t, 2*time.Millisecond, time.Since(start), "elapsed (the limit applies per run, not across runs)")
 		for _, c := range cases {
-			equal(t, "tags", c.Facts.Tags, []string{"a", "b"})
+			assert.Equal(t, []string{"a", "b"}, c.Facts.Tags, "tags")
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/playbook"
 	"github.com/iamplaybook/iamplaybook/providers/fake"
 )
@@ -17,19 +19,19 @@ import (
 func seeded(t *testing.T) *fake.Provider {
 	t.Helper()
 	p := fake.New()
-	must(t, p.AddUser(fake.User{ID: "alice", Login: "alice@example.com", DisplayName: "Alice", Risk: playbook.RiskMedium, Tags: []string{"executive"}}))
-	must(t, p.AddUser(fake.User{ID: "bob", Login: "bob@example.com", Disabled: true}))
-	must(t, p.DefineGroup(fake.GroupDef{ID: "g1", Name: "tier0", Privileged: true}))
-	must(t, p.DefineGroup(fake.GroupDef{ID: "g2", Name: "staff"}))
+	require.NoError(t, p.AddUser(fake.User{ID: "alice", Login: "alice@example.com", DisplayName: "Alice", Risk: playbook.RiskMedium, Tags: []string{"executive"}}))
+	require.NoError(t, p.AddUser(fake.User{ID: "bob", Login: "bob@example.com", Disabled: true}))
+	require.NoError(t, p.DefineGroup(fake.GroupDef{ID: "g1", Name: "tier0", Privileged: true}))
+	require.NoError(t, p.DefineGroup(fake.GroupDef{ID: "g2", Name: "staff"}))
 	_, err := p.AssignRole("alice", "global-admin", "")
-	must(t, err)
+	require.NoError(t, err)
 	_, err = p.AssignRole("alice", "Helpdesk Administrator", "/administrativeUnits/eu")
-	must(t, err)
-	must(t, p.AddToGroup("alice", "tier0"))
-	must(t, p.AddToGroup("alice", "g2"))
+	require.NoError(t, err)
+	require.NoError(t, p.AddToGroup("alice", "tier0"))
+	require.NoError(t, p.AddToGroup("alice", "g2"))
 	for range 2 {
 		_, err := p.AddSession("alice", playbook.Session{})
-		must(t, err)
+		require.NoError(t, err)
 	}
 	return p
 }
@@ -241,7 +243,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	must(t, p.UpdateUser("alice", func(u *fake.User) { u.Disabled = false }))
+	require.NoError(t, p.UpdateUser("alice", func(u *fake.User) { u.Disabled = false }))
 
 	t.Run("replay returns the original prior without applying", func(t *testing.T) {
 		r := req(p, "alice", "k", nil)
@@ -270,7 +272,7 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 	})
 	t.Run("a failed call does not consume its key", func(t *testing.T) {
-		must(t, p.Fail(playbook.ActionRevokeSessions, playbook.ErrUnavailable, 1))
+		require.NoError(t, p.Fail(playbook.ActionRevokeSessions, playbook.ErrUnavailable, 1))
 		_, err := revoke.Execute(t.Context(), req(p, "alice", "k-revoke", nil))
 		if !errors.Is(err, playbook.ErrUnavailable) {
 			t.Fatalf("err = %v, want the injected ErrUnavailable", err)

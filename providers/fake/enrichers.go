@@ -191,6 +191,7 @@ func (e *enricher) Enrich(ctx context.Context, c *playbook.Case) error {
 	case kindRoles:
 		c.Update(func(f *playbook.Facts) {
 			f.Roles = roles
+			f.RolesLoaded = true
 			f.Privilege = max(f.Privilege, privilege)
 		})
 	case kindGroups:

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iamplaybook/iamplaybook/playbook"
@@ -161,8 +162,11 @@ type Provider struct {
 	keys   map[string]keyRecord
 	// issued holds every assignment id ever made, removed ones included,
 	// so that removing an assignment twice by id is already-applied.
-	issued  map[string]bool
-	faults  map[string]*faultState
+	issued map[string]bool
+	faults map[string]*faultState
+	// faulty is true while faults holds any entry: calls on a provider
+	// without faults skip the lock in inject.
+	faulty  atomic.Bool
 	rng     *rand.Rand
 	calls   []Call
 	counts  map[string]*opCount

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/playbook"
 	"github.com/iamplaybook/iamplaybook/providers/fake"
 	"github.com/iamplaybook/iamplaybook/providers/providertest"
@@ -26,7 +28,7 @@ func harness(role, group string, wrap func(map[string]playbook.Action) map[strin
 		Provider: name,
 		New: func(t *testing.T) *providertest.Env {
 			p := fake.New(opts...)
-			must(t, p.DefineGroup(fake.GroupDef{ID: "g-tier0", Name: "Tier0 Admins", Privileged: true}))
+			require.NoError(t, p.DefineGroup(fake.GroupDef{ID: "g-tier0", Name: "Tier0 Admins", Privileged: true}))
 			var n atomic.Int64
 			actions := p.Actions()
 			if wrap != nil {
@@ -39,17 +41,17 @@ func harness(role, group string, wrap func(map[string]playbook.Action) map[strin
 				Group:     group,
 				NewUser: func(t *testing.T, spec providertest.UserSpec) playbook.Subject {
 					id := fmt.Sprintf("u-%d", n.Add(1))
-					must(t, p.AddUser(fake.User{ID: id, Login: id + "@example.com", Disabled: spec.Disabled}))
+					require.NoError(t, p.AddUser(fake.User{ID: id, Login: id + "@example.com", Disabled: spec.Disabled}))
 					if spec.Privileged {
 						_, err := p.AssignRole(id, role, "")
-						must(t, err)
+						require.NoError(t, err)
 					}
 					if spec.InGroup {
-						must(t, p.AddToGroup(id, group))
+						require.NoError(t, p.AddToGroup(id, group))
 					}
 					for range spec.Sessions {
 						_, err := p.AddSession(id, playbook.Session{Device: "laptop"})
-						must(t, err)
+						require.NoError(t, err)
 					}
 					return p.Subject(id)
 				},
@@ -64,10 +66,10 @@ func harness(role, group string, wrap func(map[string]playbook.Action) map[strin
 				InGroup:      func(_ *testing.T, s playbook.Subject, group string) bool { return p.InGroup(s.ID, group) },
 				SessionCount: func(_ *testing.T, s playbook.Subject) int { return len(p.Sessions(s.ID)) },
 				InjectThrottle: func(t *testing.T, op string, retryAfter time.Duration) {
-					must(t, p.Throttle(op, retryAfter, 1))
+					require.NoError(t, p.Throttle(op, retryAfter, 1))
 				},
 				InjectPermissionDenied: func(t *testing.T, op string) {
-					must(t, p.Fail(op, playbook.ErrPermissionDenied, 1))
+					require.NoError(t, p.Fail(op, playbook.ErrPermissionDenied, 1))
 				},
 				WriteCount: func(*testing.T) int { return p.WriteCount(fake.AnyOp) },
 			}
@@ -193,7 +195,7 @@ func TestSuiteCatchesBrokenProviders(t *testing.T) {
 		t.Skip("starts subprocesses")
 	}
 	exe, err := os.Executable()
-	must(t, err)
+	require.NoError(t, err)
 	for variant, b := range brokenProviders {
 		t.Run(variant, func(t *testing.T) {
 			t.Parallel()
@@ -232,12 +234,5 @@ func TestCasesHaveRules(t *testing.T) {
 		if !seen[b.wantFail] {
 			t.Errorf("broken provider %s targets unknown case %s", v, b.wantFail)
 		}
-	}
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }

@@ -128,6 +128,7 @@ func (p *Provider) ClearFaults() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	clear(p.faults)
+	p.faulty.Store(false)
 }
 
 func (p *Provider) faultLocked(op string) *faultState {
@@ -135,6 +136,7 @@ func (p *Provider) faultLocked(op string) *faultState {
 	if !ok {
 		fs = &faultState{}
 		p.faults[op] = fs
+		p.faulty.Store(true)
 	}
 	return fs
 }
@@ -143,6 +145,9 @@ func (p *Provider) faultLocked(op string) *faultState {
 // the provider locked (so that concurrent calls consume scripted faults and
 // random draws one at a time), then waits the latency unlocked.
 func (p *Provider) inject(ctx context.Context, op string) error {
+	if !p.faulty.Load() {
+		return nil
+	}
 	p.mu.Lock()
 	if len(p.faults) == 0 {
 		p.mu.Unlock()

@@ -9,6 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/playbook"
 	"github.com/iamplaybook/iamplaybook/providers/fake"
 )
@@ -32,8 +34,8 @@ func TestErrorRateIsDeterministic(t *testing.T) {
 	t.Parallel()
 	run := func(seed uint64) []bool {
 		p := fake.New(fake.WithSeed(seed))
-		must(t, p.AddUser(fake.User{ID: "alice"}))
-		must(t, p.SetFaults(fake.OpGetUser, fake.Faults{ErrorRate: 0.3}))
+		require.NoError(t, p.AddUser(fake.User{ID: "alice"}))
+		require.NoError(t, p.SetFaults(fake.OpGetUser, fake.Faults{ErrorRate: 0.3}))
 		return failures(t, p, 200)
 	}
 	a, b, c := run(7), run(7), run(8)
@@ -65,8 +67,8 @@ func TestErrorRateBounds(t *testing.T) {
 		want bool
 	}{{0, false}, {1, true}} {
 		p := fake.New()
-		must(t, p.AddUser(fake.User{ID: "alice"}))
-		must(t, p.SetFaults(fake.AnyOp, fake.Faults{ErrorRate: tc.rate}))
+		require.NoError(t, p.AddUser(fake.User{ID: "alice"}))
+		require.NoError(t, p.SetFaults(fake.AnyOp, fake.Faults{ErrorRate: tc.rate}))
 		for i, failed := range failures(t, p, 50) {
 			if failed != tc.want {
 				t.Fatalf("rate %v: call %d failed = %v", tc.rate, i, failed)
@@ -118,7 +120,7 @@ func TestFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := seeded(t)
-			must(t, tc.setup(p))
+			require.NoError(t, tc.setup(p))
 			a, _ := p.Action(playbook.ActionDisableUser)
 			for i, want := range tc.want {
 				r := req(p, "alice", "k", nil)
@@ -156,8 +158,8 @@ func TestFailWrapsCanonicalErrors(t *testing.T) {
 	t.Parallel()
 	p := seeded(t)
 	custom := &playbook.ProviderError{Provider: "x", Op: "y", Status: 418, Err: playbook.ErrConflict}
-	must(t, p.Fail(fake.OpGetUser, playbook.ErrUnauthenticated, 1))
-	must(t, p.Fail(fake.OpGetUser, custom, 1))
+	require.NoError(t, p.Fail(fake.OpGetUser, playbook.ErrUnauthenticated, 1))
+	require.NoError(t, p.Fail(fake.OpGetUser, custom, 1))
 	e := p.ProfileEnricher()
 	c := playbook.NewCase("r", playbook.Event{Subject: p.Subject("alice")})
 	err := e.Enrich(t.Context(), c)
@@ -197,8 +199,8 @@ func TestFaultValidation(t *testing.T) {
 func TestClearFaults(t *testing.T) {
 	t.Parallel()
 	p := seeded(t)
-	must(t, p.SetFaults(fake.AnyOp, fake.Faults{PermissionDenied: true}))
-	must(t, p.Fail(playbook.ActionDisableUser, playbook.ErrUnavailable, 5))
+	require.NoError(t, p.SetFaults(fake.AnyOp, fake.Faults{PermissionDenied: true}))
+	require.NoError(t, p.Fail(playbook.ActionDisableUser, playbook.ErrUnavailable, 5))
 	p.ClearFaults()
 	a, _ := p.Action(playbook.ActionDisableUser)
 	if _, err := a.Execute(t.Context(), req(p, "alice", "k", nil)); err != nil {
@@ -210,8 +212,8 @@ func TestLatency(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		p := seeded(t)
-		must(t, p.SetFaults(playbook.ActionDisableUser, fake.Faults{Latency: 5 * time.Second}))
-		must(t, p.SetFaults(fake.AnyOp, fake.Faults{Latency: time.Second}))
+		require.NoError(t, p.SetFaults(playbook.ActionDisableUser, fake.Faults{Latency: 5 * time.Second}))
+		require.NoError(t, p.SetFaults(fake.AnyOp, fake.Faults{Latency: time.Second}))
 		a, _ := p.Action(playbook.ActionDisableUser)
 		start := time.Now()
 		if _, err := a.Execute(t.Context(), req(p, "alice", "k", nil)); err != nil {
@@ -227,7 +229,7 @@ func TestLatencyHonoursContext(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		p := seeded(t)
-		must(t, p.SetFaults(fake.AnyOp, fake.Faults{Latency: time.Minute}))
+		require.NoError(t, p.SetFaults(fake.AnyOp, fake.Faults{Latency: time.Minute}))
 		a, _ := p.Action(playbook.ActionDisableUser)
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()

@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/iamplaybook/iamplaybook/playbook"
 	"github.com/iamplaybook/iamplaybook/providers/fake"
 )
@@ -18,7 +20,7 @@ func TestCallLog(t *testing.T) {
 		p := seeded(t)
 		t0 := time.Now()
 		c := playbook.NewCase("r", playbook.Event{Subject: p.Subject("alice")})
-		must(t, p.RolesEnricher().Enrich(t.Context(), c))
+		require.NoError(t, p.RolesEnricher().Enrich(t.Context(), c))
 		time.Sleep(time.Second)
 		remove, _ := p.Action(playbook.ActionRemoveRole)
 		params := map[string]string{"role": "global-admin"}
@@ -95,7 +97,7 @@ func TestCallLog(t *testing.T) {
 func TestWithoutCallLog(t *testing.T) {
 	t.Parallel()
 	p := fake.New(fake.WithoutCallLog())
-	must(t, p.AddUser(fake.User{ID: "alice"}))
+	require.NoError(t, p.AddUser(fake.User{ID: "alice"}))
 	a, _ := p.Action(playbook.ActionDisableUser)
 	if _, err := a.Execute(t.Context(), req(p, "alice", "k", nil)); err != nil {
 		t.Fatal(err)
@@ -112,7 +114,7 @@ func TestWithNow(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	p := fake.New(fake.WithNow(func() time.Time { return at }), fake.WithName("acme"))
-	must(t, p.AddUser(fake.User{ID: "alice"}))
+	require.NoError(t, p.AddUser(fake.User{ID: "alice"}))
 	_ = p.ProfileEnricher().Enrich(t.Context(), playbook.NewCase("r", playbook.Event{Subject: p.Subject("alice")}))
 	if c := p.Calls(); len(c) != 1 || !c[0].Time.Equal(at) || c[0].Subject.Provider != "acme" {
 		t.Fatalf("calls = %+v", c)
@@ -124,17 +126,17 @@ func TestEnrichers(t *testing.T) {
 	p := seeded(t)
 	base := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 	for i, ok := range []bool{true, false, true, true} {
-		must(t, p.AddSignIn("alice", playbook.SignIn{Time: base.Add(time.Duration(i) * time.Hour), Success: ok, IP: "10.0.0." + string(rune('1'+i))}))
+		require.NoError(t, p.AddSignIn("alice", playbook.SignIn{Time: base.Add(time.Duration(i) * time.Hour), Success: ok, IP: "10.0.0." + string(rune('1'+i))}))
 	}
-	must(t, p.UpdateUser("alice", func(u *fake.User) { u.Tags = append(u.Tags, fake.TagBreakGlass) }))
-	must(t, p.AddUser(fake.User{ID: "carol"}))
-	must(t, p.AddToGroup("carol", "tier0"))
+	require.NoError(t, p.UpdateUser("alice", func(u *fake.User) { u.Tags = append(u.Tags, fake.TagBreakGlass) }))
+	require.NoError(t, p.AddUser(fake.User{ID: "carol"}))
+	require.NoError(t, p.AddToGroup("carol", "tier0"))
 
 	enrich := func(id string, es ...playbook.Enricher) playbook.Facts {
 		c := playbook.NewCase("r", playbook.Event{Subject: p.Subject(id)})
 		c.Facts.Tags = []string{"executive", "from-another-enricher"}
 		for _, e := range es {
-			must(t, e.Enrich(t.Context(), c))
+			require.NoError(t, e.Enrich(t.Context(), c))
 		}
 		return c.Snapshot()
 	}
@@ -196,7 +198,7 @@ func TestEnrichers(t *testing.T) {
 		if f.Risk != playbook.RiskMedium || !f.Protected || !slices.Equal(f.Tags, []string{"executive", "from-another-enricher", fake.TagBreakGlass}) {
 			t.Fatalf("risk %s protected %v tags %v", f.Risk, f.Protected, f.Tags)
 		}
-		must(t, p.UpdateUser("bob", func(u *fake.User) { u.Compromised = true }))
+		require.NoError(t, p.UpdateUser("bob", func(u *fake.User) { u.Compromised = true }))
 		if f := enrich("bob", p.RiskEnricher()); f.Risk != playbook.RiskHigh || f.Protected {
 			t.Fatalf("compromised bob: risk %s protected %v", f.Risk, f.Protected)
 		}
@@ -285,8 +287,8 @@ func TestSeeding(t *testing.T) {
 		t.Error("a reader returned the provider's own data")
 	}
 	// Login changes free the old login.
-	must(t, p.UpdateUser("alice", func(u *fake.User) { u.Login = "alice.new@example.com" }))
-	must(t, p.AddUser(fake.User{ID: "alice2", Login: "alice@example.com"}))
+	require.NoError(t, p.UpdateUser("alice", func(u *fake.User) { u.Login = "alice.new@example.com" }))
+	require.NoError(t, p.AddUser(fake.User{ID: "alice2", Login: "alice@example.com"}))
 	if p.Roles("nobody") != nil || p.Groups("nobody") != nil || p.Sessions("nobody") != nil || p.SignIns("nobody") != nil {
 		t.Error("readers returned data for an unknown user")
 	}
