@@ -41,11 +41,6 @@ type enrichJournal struct {
 	Extensions map[string]json.RawMessage `json:"extensions,omitempty"`
 }
 
-type decideJournal struct {
-	Now      time.Time `json:"now"`
-	Decision Decision  `json:"decision"`
-}
-
 // advance executes run runID as far as it can go. Errors never escape: a
 // failing run is escalated, an interrupted one is left to resume.
 func (r *Runner) advance(ctx context.Context, runID string) {
@@ -121,11 +116,10 @@ func (x *execution) record(ctx context.Context, rec audit.Record) error {
 }
 
 func (x *execution) proceed(ctx context.Context) error {
+	// A pending run becomes running with the decision's save: enrichment
+	// only reads, and a runner resumes pending and running runs alike.
 	if x.run.State == RunPending {
 		x.run.State = RunRunning
-		if err := x.save(ctx); err != nil {
-			return err
-		}
 	}
 	if err := x.enrich(ctx); err != nil {
 		return err
@@ -162,11 +156,10 @@ func (x *execution) enrich(ctx context.Context) error {
 		x.c.RestoreExtensions(j.Extensions)
 		return nil
 	}
+	// Enrichment only reads, so it is journaled once, when it ends: an
+	// interrupted enrichment simply runs again.
 	prev := x.steps[stepEnrich]
-	step := StepRecord{RunID: x.run.ID, StepID: stepEnrich, Kind: StepEnrich, Status: StepStarted, Attempt: prev.Attempt + 1, StartedAt: x.now()}
-	if err := x.putStep(ctx, step); err != nil {
-		return err
-	}
+	step := StepRecord{RunID: x.run.ID, StepID: stepEnrich, Kind: StepEnrich, Attempt: prev.Attempt + 1, StartedAt: x.now()}
 	var err error
 	if e := x.r.pb.Enricher; e != nil {
 		err = safeCall("enrich", func() error { return e.Enrich(ctx, x.c) })
@@ -216,20 +209,15 @@ func (x *execution) enrich(ctx context.Context) error {
 }
 
 func (x *execution) decide(ctx context.Context) (Decision, error) {
-	if s, ok := x.steps[stepDecide]; ok && s.Status == StepDone {
-		var j decideJournal
-		if err := json.Unmarshal(s.Result, &j); err != nil {
-			return Decision{}, fmt.Errorf("reading journaled decision: %w", err)
-		}
-		x.c.Now = j.Now
-		return j.Decision, nil
+	if s, ok := x.steps[stepDecide]; ok && s.Status == StepDone && x.run.Decision != nil {
+		// Journaled: the decision is on the run, and the step's start is
+		// the Case.Now the policy saw.
+		x.c.Now = s.StartedAt
+		return x.run.Decision.Clone(), nil
 	}
 	prev := x.steps[stepDecide]
 	x.c.Now = x.now()
-	step := StepRecord{RunID: x.run.ID, StepID: stepDecide, Kind: StepDecide, Status: StepStarted, Attempt: prev.Attempt + 1, StartedAt: x.c.Now}
-	if err := x.putStep(ctx, step); err != nil {
-		return Decision{}, err
-	}
+	step := StepRecord{RunID: x.run.ID, StepID: stepDecide, Kind: StepDecide, Attempt: prev.Attempt + 1, StartedAt: x.c.Now}
 	var d Decision
 	err := safeCall("decide", func() error {
 		var err error
@@ -263,21 +251,26 @@ func (x *execution) decide(ctx context.Context) (Decision, error) {
 		_ = x.putStep(ctx, step)
 		return Decision{}, fmt.Errorf("policy failed: %w", err)
 	}
-	step.Result, err = json.Marshal(decideJournal{Now: x.c.Now, Decision: d})
-	if err != nil {
+	// The run holds the decision first, then the journal marks the step
+	// done: a crash between the two re-decides, never loses a decision.
+	dd := d.Clone()
+	x.run.Decision = &dd
+	if err := x.save(ctx); err != nil {
 		return Decision{}, err
 	}
 	step.Status = StepDone
 	if err := x.putStep(ctx, step); err != nil {
 		return Decision{}, err
 	}
-	dd := d.Clone()
-	x.run.Decision = &dd
-	if err := x.save(ctx); err != nil {
-		return Decision{}, err
-	}
 	return d, nil
 }
+
+// stepList is a decision's steps as audit data: action names and the
+// policy's parameters, free of secrets by construction.
+type stepList []Step
+
+// AuditVerbatim marks the steps as free of secrets.
+func (stepList) AuditVerbatim() {}
 
 func decisionData(d Decision, c *Case) map[string]any {
 	m := map[string]any{
@@ -287,7 +280,7 @@ func decisionData(d Decision, c *Case) map[string]any {
 		"now":       c.Now,
 	}
 	if len(d.Steps) > 0 {
-		m["steps"] = d.Steps
+		m["steps"] = stepList(d.Steps)
 	}
 	if d.Reason != "" {
 		m["reason"] = d.Reason
@@ -558,6 +551,9 @@ func (x *execution) runStep(ctx context.Context, stepID string, st Step, attempt
 	step.Status, step.Result = StepDone, b
 	if err := x.putStep(ctx, step); err != nil {
 		return err
+	}
+	if x.run.Ticket == "" {
+		return nil
 	}
 	return x.noteTicket(ctx, fmt.Sprintf("Step %s: %s. %s", stepID, res.Status, res.Detail))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,7 +205,9 @@ func TestRunnerApproval(t *testing.T) {
 		contains bool
 	}{
 		{name: "approved then contained", want: playbook.OutcomeContained, contains: true,
-			verdict: func(h *playbooktest.Harness, id string) error { return h.Approve(id, "secops-lead@example.com", "confirmed with user") }},
+			verdict: func(h *playbooktest.Harness, id string) error {
+				return h.Approve(id, "secops-lead@example.com", "confirmed with user")
+			}},
 		{name: "denied then escalated", want: playbook.OutcomeEscalated,
 			verdict: func(h *playbooktest.Harness, id string) error { return h.Deny(id, "secops-lead@example.com", "travel") }},
 	}
@@ -820,3 +823,5 @@ func TestRunnerRefusesUnknownActionAtRuntime(t *testing.T) {
 	h.RequireOutcome(id, playbook.OutcomeEscalated)
 	assert.Contains(t, h.Run(id).Error, `names action "disable-usr"`)
 }
+
+var discardLogger = slog.New(slog.DiscardHandler)

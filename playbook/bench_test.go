@@ -1,0 +1,125 @@
+package playbook_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/iamplaybook/iamplaybook/audit"
+	"github.com/iamplaybook/iamplaybook/enrich"
+	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/fake"
+	"github.com/iamplaybook/iamplaybook/store"
+)
+
+// benchPolicy contains every case: the benchmark measures the full path
+// (enrich, decide, two actions, resolve).
+var benchPolicy = playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
+	return playbook.Decision{Response: playbook.RespondContain, Rule: "bench/contain",
+		Steps: []playbook.Step{{Action: playbook.ActionDisableUser}, {Action: playbook.ActionRevokeSessions}}}, nil
+})
+
+func benchProvider(b *testing.B, n int) *fake.Provider {
+	idp := fake.New(fake.WithoutCallLog())
+	for i := range n {
+		id := fmt.Sprint("u", i)
+		if err := idp.AddUser(fake.User{ID: id, Login: id + "@example.com"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := idp.AddSession(id, playbook.Session{ID: "s" + id}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return idp
+}
+
+func benchEvent(i int) playbook.Event {
+	id := fmt.Sprint("u", i)
+	return playbook.Event{ID: fmt.Sprint("e", i), Type: playbook.EventRiskySignIn, Risk: playbook.RiskHigh,
+		Subject: playbook.Subject{Provider: fake.DefaultName, ID: id, Login: id + "@example.com"}}
+}
+
+// BenchmarkRunner measures the embedded runner end to end: the fake
+// provider, three enrichers in parallel, two containment actions, the
+// memory store and a memory audit sink. Compare with
+// BenchmarkRunnerBaseline, which makes the same provider calls directly.
+func BenchmarkRunner(b *testing.B) {
+	idp := benchProvider(b, b.N)
+	enricher, err := enrich.Parallel(enrich.Options{},
+		enrich.Required("profile", idp.ProfileEnricher(), time.Second),
+		enrich.Required("roles", idp.RolesEnricher(), time.Second),
+		enrich.Optional("risk", idp.RiskEnricher(), time.Second))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb := playbook.Playbook{Name: "bench", Enricher: enricher, Policy: benchPolicy,
+		Actions: idp.Actions(), Audit: []playbook.AuditSink{audit.Discard}}
+	r, err := playbook.NewRunner(pb, playbook.Options{Store: store.NewMemory(), Logger: discardLogger, MaxQueued: 4096, Concurrency: 128})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := r.Handle(ctx, benchEvent(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := r.WaitIdle(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	if got := idp.WriteCount(playbook.ActionDisableUser); got != b.N {
+		b.Fatalf("%d users disabled, want %d", got, b.N)
+	}
+}
+
+// BenchmarkRunnerBaseline is the hand-written equivalent of one run: the
+// same three enrichers and two actions called directly, on as many
+// goroutines as the machine has, with no store, journal or audit.
+func BenchmarkRunnerBaseline(b *testing.B) {
+	idp := benchProvider(b, b.N)
+	enrichers := []playbook.Enricher{idp.ProfileEnricher(), idp.RolesEnricher(), idp.RiskEnricher()}
+	disable, _ := idp.Action(playbook.ActionDisableUser)
+	revoke, _ := idp.Action(playbook.ActionRevokeSessions)
+	var next atomic.Int64
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1) - 1)
+			ev := benchEvent(i)
+			c := playbook.NewCase(ev.ID, ev)
+			var wg sync.WaitGroup
+			for _, e := range enrichers {
+				wg.Go(func() { _ = e.Enrich(ctx, c) })
+			}
+			wg.Wait()
+			d, _ := benchPolicy(ctx, c)
+			for j, s := range d.Steps {
+				a := disable
+				if s.Action == playbook.ActionRevokeSessions {
+					a = revoke
+				}
+				req := playbook.ActionRequest{RunID: ev.ID, StepID: fmt.Sprint(j), IdempotencyKey: fmt.Sprint(ev.ID, "/", j), Subject: ev.Subject, Attempt: 1}
+				if _, err := a.Execute(ctx, req); err != nil {
+					b.Error(err)
+				}
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+}
