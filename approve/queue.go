@@ -56,16 +56,19 @@ func (q *Queue) Script(a Answer) {
 }
 
 // Request records r and, when a script answers it, submits the verdict.
-// A repeated request with the same ID (after a crash) is recorded once.
+// A repeated request with the same ID (after a crash) is recorded and
+// answered once.
 // A scripted verdict the runner refuses is returned as the error, so that
 // the runner audits it; the request keeps waiting.
 func (q *Queue) Request(ctx context.Context, r playbook.ApprovalRequest) error {
 	q.mu.Lock()
-	if !slices.ContainsFunc(q.requests, func(x playbook.ApprovalRequest) bool { return x.ID == r.ID }) {
-		q.requests = append(q.requests, r)
-		close(q.changed)
-		q.changed = make(chan struct{})
+	if slices.ContainsFunc(q.requests, func(x playbook.ApprovalRequest) bool { return x.ID == r.ID }) {
+		q.mu.Unlock()
+		return nil // already recorded (and answered, if scripted)
 	}
+	q.requests = append(q.requests, r)
+	close(q.changed)
+	q.changed = make(chan struct{})
 	script, sub := q.script, q.sub
 	q.mu.Unlock()
 	if script == nil {

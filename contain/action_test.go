@@ -140,14 +140,6 @@ func request() playbook.ActionRequest {
 	}
 }
 
-// repeat returns n copies of o.
-func repeat(n int, o outcome) []outcome {
-	out := make([]outcome, n)
-	for i := range out {
-		out[i] = o
-	}
-	return out
-}
 
 func seconds(s ...float64) []time.Duration {
 	d := make([]time.Duration, len(s))

@@ -205,6 +205,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelExec()
 
+	// Resume before dispatching, so that a run handed in before Run is
+	// still on its queue and not queued twice.
+	if err := r.resume(ctx); err != nil {
+		r.log.Error("resuming unfinished runs failed", "err", err)
+	}
+
 	sem := semaphore.NewWeighted(int64(r.concurrency))
 	var workers sync.WaitGroup
 	dispatchDone := make(chan struct{})
@@ -220,10 +226,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer close(dlDone)
 		r.watchDeadlines(dlCtx)
 	}()
-
-	if err := r.resume(ctx); err != nil {
-		r.log.Error("resuming unfinished runs failed", "err", err)
-	}
 
 	var triggers sync.WaitGroup
 	for i, t := range r.pb.Triggers {
@@ -292,8 +294,9 @@ func (r *Runner) resume(ctx context.Context) error {
 			continue
 		}
 		for _, run := range runs {
-			r.log.Info("resuming run", "run_id", run.ID, "state", run.State)
-			r.enqueue(run.ID, run.Subject, false)
+			if r.enqueue(run.ID, run.Subject, false) {
+				r.log.Info("resuming run", "run_id", run.ID, "state", run.State)
+			}
 		}
 	}
 	waiting, err := r.store.ListRuns(ctx, RunFilter{State: RunWaiting})
@@ -448,14 +451,16 @@ func eventData(ev Event) map[string]any {
 // A run already queued and not yet picked up is not queued twice (a resume
 // at start meeting a run handed in just before, a verdict racing its
 // deadline); an admitted duplicate gives its unit back.
-func (r *Runner) enqueue(runID, subject string, admitted bool) {
+//
+// It reports whether the run was queued.
+func (r *Runner) enqueue(runID, subject string, admitted bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.queuedID[runID] {
 		if admitted {
 			r.admit.Release(1)
 		}
-		return
+		return false
 	}
 	r.queuedID[runID] = true
 	if r.pending == 0 {
@@ -476,6 +481,7 @@ func (r *Runner) enqueue(runID, subject string, admitted bool) {
 		default:
 		}
 	}
+	return true
 }
 
 // dispatch starts one worker per ready subject, within the concurrency
@@ -681,3 +687,7 @@ func (r *Runner) watchDeadlines(ctx context.Context) {
 		}
 	}
 }
+
+// Store returns the store the runner journals in, for reading runs and
+// their steps.
+func (r *Runner) Store() Store { return r.store }
