@@ -140,7 +140,6 @@ func request() playbook.ActionRequest {
 	}
 }
 
-
 func seconds(s ...float64) []time.Duration {
 	d := make([]time.Duration, len(s))
 	for i, v := range s {

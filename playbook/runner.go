@@ -100,9 +100,10 @@ type Runner struct {
 	handling sync.WaitGroup
 	subjects map[string]*subjectQueue
 	queuedID map[string]bool // runs on a subject queue, not yet picked up
-	ready    []string
-	wake     chan struct{}
-	pending  int // runs queued or executing
+	ready    []string        // subjects with queued runs and no worker
+	haveWork *sync.Cond      // signalled when ready grows or stopping is set
+	stopping bool            // workers return once ready is empty
+	pending  int             // runs queued or executing
 	idle     chan struct{}
 	dl       deadlineHeap
 	dlWake   chan struct{}
@@ -145,10 +146,10 @@ func NewRunner(p Playbook, o Options) (*Runner, error) {
 		drain:       cmpOr(o.DrainTimeout, DefaultDrainTimeout),
 		subjects:    make(map[string]*subjectQueue),
 		queuedID:    make(map[string]bool),
-		wake:        make(chan struct{}, 1),
 		dlWake:      make(chan struct{}, 1),
 	}
 	r.admit = semaphore.NewWeighted(int64(cmpOr(o.MaxQueued, DefaultMaxQueued)))
+	r.haveWork = sync.NewCond(&r.mu)
 	if r.clock == nil {
 		r.clock = SystemClock()
 	}
@@ -211,14 +212,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.log.Error("resuming unfinished runs failed", "err", err)
 	}
 
-	sem := semaphore.NewWeighted(int64(r.concurrency))
+	// A fixed pool of workers: goroutines (and their grown stacks) are
+	// reused across runs.
 	var workers sync.WaitGroup
-	dispatchDone := make(chan struct{})
-	stopDispatch := make(chan struct{})
-	go func() {
-		defer close(dispatchDone)
-		r.dispatch(execCtx, sem, &workers, stopDispatch)
-	}()
+	for range r.concurrency {
+		workers.Go(func() { r.workLoop(execCtx) })
+	}
 
 	dlCtx, cancelDL := context.WithCancel(ctx)
 	dlDone := make(chan struct{})
@@ -259,8 +258,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		interrupted = true
 		cancelExec()
 	}
-	close(stopDispatch)
-	<-dispatchDone
+	r.mu.Lock()
+	r.stopping = true
+	r.haveWork.Broadcast()
+	r.mu.Unlock()
 	workers.Wait()
 	if interrupted {
 		r.mu.Lock()
@@ -476,54 +477,33 @@ func (r *Runner) enqueue(runID, subject string, admitted bool) bool {
 	if !q.active {
 		q.active = true
 		r.ready = append(r.ready, subject)
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+		r.haveWork.Signal()
 	}
 	return true
 }
 
-// dispatch starts one worker per ready subject, within the concurrency
-// limit, until stop is closed.
-func (r *Runner) dispatch(ctx context.Context, sem *semaphore.Weighted, workers *sync.WaitGroup, stop <-chan struct{}) {
+// workLoop executes ready subjects until the runner stops. After ctx ends
+// (the drain timed out) it starts nothing new.
+func (r *Runner) workLoop(ctx context.Context) {
 	for {
 		r.mu.Lock()
-		var subject string
-		if len(r.ready) > 0 {
-			subject = r.ready[0]
-			r.ready[0] = ""
-			r.ready = r.ready[1:]
+		for len(r.ready) == 0 && !r.stopping {
+			r.haveWork.Wait()
 		}
-		r.mu.Unlock()
-		if subject == "" {
-			select {
-			case <-r.wake:
-				continue
-			case <-stop:
-				return
-			}
-		}
-		if err := sem.Acquire(ctx, 1); err != nil {
-			// Interrupted while draining: put the subject back for a
-			// later runner and stop.
-			r.mu.Lock()
-			r.ready = append([]string{subject}, r.ready...)
+		if len(r.ready) == 0 || ctx.Err() != nil {
 			r.mu.Unlock()
-			<-stop
 			return
 		}
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			defer sem.Release(1)
-			r.work(ctx, subject)
-		}()
+		subject := r.ready[0]
+		r.ready[0] = ""
+		r.ready = r.ready[1:]
+		r.mu.Unlock()
+		r.work(ctx, subject)
 	}
 }
 
-// work executes the next run of subject, then hands the subject back to the
-// dispatcher if more runs are queued for it.
+// work executes the next run of subject, then puts the subject back on the
+// ready list if more runs are queued for it.
 func (r *Runner) work(ctx context.Context, subject string) {
 	r.mu.Lock()
 	q := r.subjects[subject]
@@ -547,10 +527,7 @@ func (r *Runner) work(ctx context.Context, subject string) {
 	}
 	if len(q.runs) > 0 {
 		r.ready = append(r.ready, subject)
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+		r.haveWork.Signal()
 		return
 	}
 	q.active = false
@@ -596,12 +573,11 @@ func (r *Runner) record(ctx context.Context, rec audit.Record) error {
 var ErrAuditFailed = errors.New("audit write failed")
 
 // idempotencyKey derives the key for a step from the run id and step id:
-// the same on every retry and resume, unique across runs.
+// the same on every retry and resume, unique across runs (run ids are
+// UUIDs), and readable in the audit trail and provider logs.
 func idempotencyKey(runID, stepID string) string {
-	return uuid.NewSHA1(idemNamespace, []byte(runID+"/"+stepID)).String()
+	return runID + "/" + stepID
 }
-
-var idemNamespace = uuid.MustParse("3f4c1b9e-8a52-4e4b-9f7e-6d2a1c0b5e71")
 
 // ApprovalID returns the id of the approval request of run runID.
 func ApprovalID(runID string) string { return runID + ":approval" }

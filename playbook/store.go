@@ -152,7 +152,9 @@ var (
 // Implementations must be safe for concurrent use and must not retain or
 // modify the values passed in or returned (copy them). A method returns only
 // once its write is as durable as the store promises. Cancelling ctx may
-// abandon a call and return ctx.Err().
+// abandon a call and return ctx.Err(). Times keep nanosecond precision,
+// and Event.Raw and StepRecord.Result round-trip byte for byte. The
+// conformance suite in store/storetest checks every rule stated here.
 type Store interface {
 	// CreateRun stores a new run with Version 1. It returns ErrRunExists if
 	// the id is taken.
@@ -163,15 +165,19 @@ type Store interface {
 	UpdateRun(ctx context.Context, r Run) (Run, error)
 	// GetRun returns the run or ErrRunNotFound.
 	GetRun(ctx context.Context, id string) (Run, error)
-	// ListRuns returns the runs matching f, oldest first.
+	// ListRuns returns the runs matching f, oldest CreatedAt first, ties
+	// in creation order.
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
-	// PutStep inserts or replaces the journal entry (RunID, StepID).
+	// PutStep inserts or replaces the journal entry (RunID, StepID); it
+	// returns ErrRunNotFound for a run that was never created.
 	PutStep(ctx context.Context, s StepRecord) error
-	// Steps returns a run's journal in the order the steps were first put.
+	// Steps returns a run's journal in the order the steps were first put;
+	// an unknown run has an empty journal, not an error.
 	Steps(ctx context.Context, runID string) ([]StepRecord, error)
 	// ClaimEvent records that event key belongs to run runID until expires.
-	// If the key is already held by an unexpired claim, it returns that
-	// claim's run id and false; otherwise it takes the claim and returns
-	// runID and true. Expired claims may be discarded at any time.
+	// If the key is already held by an unexpired claim (now before its
+	// expiry), it returns that claim's run id and false and changes
+	// nothing; otherwise it takes the claim and returns runID and true.
+	// Expired claims may be discarded at any time.
 	ClaimEvent(ctx context.Context, key, runID string, now, expires time.Time) (owner string, claimed bool, err error)
 }
