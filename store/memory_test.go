@@ -11,6 +11,8 @@ import (
 	"github.com/iamplaybook/iamplaybook/playbook"
 	"github.com/iamplaybook/iamplaybook/store"
 	"github.com/iamplaybook/iamplaybook/store/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMemoryConformance(t *testing.T) {
@@ -78,17 +80,21 @@ func TestMemoryRejectsBadInput(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			m := store.NewMemory()
-			noErr(t, m.CreateRun(ctx, newRun("run-1")), "CreateRun")
-			wantErr(t, tc.call(ctx, m), tc.wantIs, tc.wantMsg, tc.name)
+			require.NoError(t, m.CreateRun(ctx, newRun("run-1")), "CreateRun")
+			err := tc.call(ctx, m)
+			require.ErrorContains(t, err, tc.wantMsg, tc.name)
+			if tc.wantIs != nil {
+				assert.ErrorIs(t, err, tc.wantIs, tc.name)
+			}
 
 			// The refused call stored nothing.
 			steps, err := m.Steps(ctx, "run-1")
-			noErr(t, err, "Steps")
-			equal(t, len(steps), 0, "steps of run-1")
-			equal(t, store.ClaimCount(m), 0, "claims held")
+			require.NoError(t, err, "Steps")
+			assert.Equal(t, 0, len(steps), "steps of run-1")
+			assert.Equal(t, 0, store.ClaimCount(m), "claims held")
 			r, err := m.GetRun(ctx, "run-1")
-			noErr(t, err, "GetRun")
-			equal(t, r, func() playbook.Run { r := newRun("run-1"); r.Version = 1; return r }(), "run-1")
+			require.NoError(t, err, "GetRun")
+			assert.Equal(t, func() playbook.Run { r := newRun("run-1"); r.Version = 1; return r }(), r, "run-1")
 		})
 	}
 }
@@ -124,21 +130,22 @@ func TestMemoryCancelledContext(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := store.NewMemory()
-			noErr(t, m.CreateRun(t.Context(), newRun("run-1")), "CreateRun")
+			require.NoError(t, m.CreateRun(t.Context(), newRun("run-1")), "CreateRun")
 			ctx, cancel := context.WithCancel(t.Context())
 			cancel()
-			wantErr(t, tc.call(ctx, m), context.Canceled, "context canceled", tc.name+" with a cancelled context")
+			err := tc.call(ctx, m)
+			require.ErrorIs(t, err, context.Canceled, tc.name+" with a cancelled context")
 
 			// The call had no effect.
 			runs, err := m.ListRuns(t.Context(), playbook.RunFilter{})
-			noErr(t, err, "ListRuns")
+			require.NoError(t, err, "ListRuns")
 			want := newRun("run-1")
 			want.Version = 1
-			equal(t, runs, []playbook.Run{want}, "stored runs")
+			assert.Equal(t, []playbook.Run{want}, runs, "stored runs")
 			steps, err := m.Steps(t.Context(), "run-1")
-			noErr(t, err, "Steps")
-			equal(t, len(steps), 0, "steps of run-1")
-			equal(t, store.ClaimCount(m), 0, "claims held")
+			require.NoError(t, err, "Steps")
+			assert.Equal(t, 0, len(steps), "steps of run-1")
+			assert.Equal(t, 0, store.ClaimCount(m), "claims held")
 		})
 	}
 }
@@ -168,26 +175,26 @@ func TestMemoryPrunesExpiredClaims(t *testing.T) {
 			m := store.NewMemory()
 			for i := range tc.keys {
 				owner, claimed, err := m.ClaimEvent(ctx, fmt.Sprintf("evt-%d", i), "run-1", t0, t0.Add(tc.expiresIn(i)))
-				noErr(t, err, "ClaimEvent")
-				equal(t, owner, "run-1", "owner of a fresh key")
-				equal(t, claimed, true, "claimed a fresh key")
+				require.NoError(t, err, "ClaimEvent")
+				assert.Equal(t, "run-1", owner, "owner of a fresh key")
+				assert.Equal(t, true, claimed, "claimed a fresh key")
 			}
 			now := t0.Add(tc.probeAt)
 			_, claimed, err := m.ClaimEvent(ctx, "probe", "run-2", now, now.Add(time.Hour))
-			noErr(t, err, "probe ClaimEvent")
-			equal(t, claimed, true, "probe claimed")
-			equal(t, store.ClaimCount(m), tc.wantCount, "claims held after the probe")
+			require.NoError(t, err, "probe ClaimEvent")
+			assert.Equal(t, true, claimed, "probe claimed")
+			assert.Equal(t, tc.wantCount, store.ClaimCount(m), "claims held after the probe")
 
 			// Pruning dropped exactly the expired claims: every unexpired
 			// one still holds, every expired one can be taken.
 			for i := range tc.keys {
 				expired := !now.Before(t0.Add(tc.expiresIn(i)))
 				owner, claimed, err := m.ClaimEvent(ctx, fmt.Sprintf("evt-%d", i), "run-3", now, now.Add(time.Hour))
-				noErr(t, err, "ClaimEvent")
+				require.NoError(t, err, "ClaimEvent")
 				if expired {
-					equal(t, [2]any{owner, claimed}, [2]any{"run-3", true}, fmt.Sprintf("claim of expired key %d", i))
+					assert.Equal(t, [2]any{"run-3", true}, [2]any{owner, claimed}, fmt.Sprintf("claim of expired key %d", i))
 				} else {
-					equal(t, [2]any{owner, claimed}, [2]any{"run-1", false}, fmt.Sprintf("claim of held key %d", i))
+					assert.Equal(t, [2]any{"run-1", false}, [2]any{owner, claimed}, fmt.Sprintf("claim of held key %d", i))
 				}
 			}
 		})
@@ -210,19 +217,19 @@ func TestMemoryLongJournal(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			m := store.NewMemory()
-			noErr(t, m.CreateRun(ctx, newRun("run-1")), "CreateRun")
+			require.NoError(t, m.CreateRun(ctx, newRun("run-1")), "CreateRun")
 			for i := range tc.steps {
-				noErr(t, m.PutStep(ctx, playbook.StepRecord{RunID: "run-1", StepID: fmt.Sprintf("s%03d", i), Status: playbook.StepStarted}), "PutStep")
+				require.NoError(t, m.PutStep(ctx, playbook.StepRecord{RunID: "run-1", StepID: fmt.Sprintf("s%03d", i), Status: playbook.StepStarted}), "PutStep")
 			}
 			// Upsert every step again, last first, with a result.
 			for i := tc.steps - 1; i >= 0; i-- {
-				noErr(t, m.PutStep(ctx, playbook.StepRecord{
+				require.NoError(t, m.PutStep(ctx, playbook.StepRecord{
 					RunID: "run-1", StepID: fmt.Sprintf("s%03d", i), Status: playbook.StepDone,
 					Result: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
 				}), "PutStep upsert")
 			}
 			got, err := m.Steps(ctx, "run-1")
-			noErr(t, err, "Steps")
+			require.NoError(t, err, "Steps")
 			want := make([]playbook.StepRecord, tc.steps)
 			for i := range want {
 				want[i] = playbook.StepRecord{
@@ -230,7 +237,7 @@ func TestMemoryLongJournal(t *testing.T) {
 					Result: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
 				}
 			}
-			equal(t, got, want, "journal")
+			assert.Equal(t, want, got, "journal")
 		})
 	}
 }
@@ -245,7 +252,7 @@ func TestMemoryReadersDuringWrites(t *testing.T) {
 	r := newRun("run-1")
 	r.Decision = &playbook.Decision{Response: playbook.RespondLog, Rule: "r"}
 	r.Ticket = "0"
-	noErr(t, m.CreateRun(ctx, r), "CreateRun")
+	require.NoError(t, m.CreateRun(ctx, r), "CreateRun")
 	const updates = 300
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -284,16 +291,16 @@ func TestMemoryReadersDuringWrites(t *testing.T) {
 	}
 	wg.Wait()
 	got, err := m.GetRun(ctx, "run-1")
-	noErr(t, err, "GetRun")
-	equal(t, got.Ticket, fmt.Sprint(updates), "final ticket")
-	equal(t, got.Version, int64(updates+1), "final version")
+	require.NoError(t, err, "GetRun")
+	assert.Equal(t, fmt.Sprint(updates), got.Ticket, "final ticket")
+	assert.Equal(t, int64(updates+1), got.Version, "final version")
 }
 
 func TestMemoryErrorsNameTheRun(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	m := store.NewMemory()
-	noErr(t, m.CreateRun(ctx, newRun("run-1")), "CreateRun")
+	require.NoError(t, m.CreateRun(ctx, newRun("run-1")), "CreateRun")
 	stale := newRun("run-1")
 	stale.Version = 7
 	_, conflict := m.UpdateRun(ctx, stale)
@@ -312,7 +319,10 @@ func TestMemoryErrorsNameTheRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			for _, w := range tc.want {
-				wantErr(t, tc.err, tc.wantIs, w, tc.name)
+				require.ErrorContains(t, tc.err, w, tc.name)
+				if tc.wantIs != nil {
+					assert.ErrorIs(t, tc.err, tc.wantIs, tc.name)
+				}
 			}
 		})
 	}
