@@ -92,3 +92,28 @@ func BenchmarkAuditBaselineAppend(b *testing.B) {
 	f.Close()
 	reportRate(b)
 }
+
+// BenchmarkAuditBaselineFsync is the disk's floor for SyncEach: one
+// record-sized write and one fsync per record, with no encoding or chain.
+// No per-record-durable log can beat it on the same disk.
+func BenchmarkAuditBaselineFsync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "fsync.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	line, err := json.Marshal(benchRecord(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	line = append(line, '\n')
+	for b.Loop() {
+		if _, err := f.Write(line); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b)
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrClosed is returned by JSONL.Record and JSONL.Flush after Close.
@@ -120,12 +121,15 @@ type JSONL struct {
 	mu       sync.Mutex
 	h        hash.Hash
 	sum      []byte
-	seq      uint64        // seq of the last record encoded
-	head     []byte        // hex hash of the last record encoded
-	buf      []byte        // encoded lines not yet written
-	spare    []byte        // second buffer, swapped in while the leader writes
-	durable  uint64        // last seq written (and synced, for SyncGroup/SyncEach)
-	flushing bool          // a leader is writing outside mu (SyncGroup)
+	seq      uint64 // seq of the last record encoded
+	head     []byte // hex hash of the last record encoded
+	buf      []byte // encoded lines not yet written
+	spare    []byte // second buffer, swapped in while the leader writes
+	durable  uint64 // last seq written (and synced, for SyncGroup/SyncEach)
+	flushing bool   // a leader is writing outside mu (SyncGroup)
+	// durableA mirrors durable for waiters woken by their batch, so that
+	// hundreds of them need not take mu again to learn they are done.
+	durableA atomic.Uint64
 	inflight chan struct{} // closed when the batch being written is done
 	pending  chan struct{} // closed when the batch in buf is done
 	token    chan struct{} // cap 1: asks one waiter to lead the next batch
@@ -238,6 +242,7 @@ func (j *JSONL) resume(f *os.File, path string, opts JSONLOptions) error {
 		j.seq = lf.Seq
 		j.head = []byte(hx)
 		j.durable = lf.Seq
+		j.durableA.Store(lf.Seq)
 	}
 	return nil
 }
@@ -358,6 +363,7 @@ func (j *JSONL) writeLocked(sync bool) error {
 	} else {
 		j.buf = j.buf[:0]
 		j.durable = j.seq
+		j.durableA.Store(j.seq)
 	}
 	if j.mode == SyncGroup && (err != nil || sync) {
 		// Wake group-commit waiters whose records this write covered.
@@ -408,6 +414,9 @@ func (j *JSONL) commitLocked(ctx context.Context, seq uint64) error {
 		j.mu.Unlock()
 		select {
 		case <-done:
+			if j.durableA.Load() >= seq {
+				return nil
+			}
 			j.mu.Lock()
 		case <-j.token:
 			j.mu.Lock()
@@ -438,6 +447,7 @@ func (j *JSONL) leadLocked() {
 		j.err = err
 	} else {
 		j.durable = last
+		j.durableA.Store(last)
 	}
 	j.flushing = false
 	close(done)
