@@ -130,6 +130,7 @@ type SinkError struct {
 	Err error
 }
 
+// Error names the sink by index and gives its error.
 func (e *SinkError) Error() string { return fmt.Sprintf("audit: sink %d: %v", e.Index, e.Err) }
 
 // Unwrap returns Err.

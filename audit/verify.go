@@ -48,6 +48,7 @@ type VerifyError struct {
 	Detail string
 }
 
+// Error gives the line, the seq when known, and what is wrong there.
 func (e *VerifyError) Error() string {
 	s := "audit: line " + strconv.Itoa(e.Line)
 	if e.Seq != 0 {

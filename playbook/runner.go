@@ -562,7 +562,8 @@ func (r *Runner) record(ctx context.Context, rec audit.Record) error {
 	if rec.Time.IsZero() {
 		rec.Time = r.clock.Now().UTC()
 	}
-	if err := r.sink.Record(ctx, audit.Redact(rec)); err != nil {
+	rec = audit.Redact(rec)
+	if err := safeCall("audit sink", func() error { return r.sink.Record(ctx, rec) }); err != nil {
 		return fmt.Errorf("%w: %w", ErrAuditFailed, err)
 	}
 	return nil

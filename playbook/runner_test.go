@@ -503,23 +503,38 @@ func TestRunnerFailedStepEscalates(t *testing.T) {
 
 func TestRunnerAuditFailureStopsTheRun(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
-	pb := basePlaybook(rec)
-	failIntent := audit.SinkFunc(func(ctx context.Context, r audit.Record) error {
-		if r.Type == audit.TypeActionIntent {
-			return errors.New("disk full")
-		}
-		return nil
-	})
-	pb.Audit = []playbook.AuditSink{failIntent}
-	h := playbooktest.New(t, pb)
-	id := h.Fire(event("e1", "alice", playbook.RespondContain))
-	h.Settle()
-	run := h.Run(id)
-	assert.Equal(t, playbook.RunDone, run.State)
-	assert.Equal(t, playbook.OutcomeEscalated, run.Outcome)
-	assert.Contains(t, run.Error, "disk full")
-	assert.Empty(t, rec.Calls(), "no step runs without its intent record")
+	tests := []struct {
+		name string
+		fail func() error
+		want string
+	}{
+		{name: "sink returns an error", fail: func() error { return errors.New("disk full") }, want: "disk full"},
+		{name: "sink panics", fail: func() error { panic("sink bug") }, want: "panic in audit sink: sink bug"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := &recorder{}
+			pb := basePlaybook(rec)
+			failIntent := audit.SinkFunc(func(ctx context.Context, r audit.Record) error {
+				if r.Type == audit.TypeActionIntent {
+					return tt.fail()
+				}
+				return nil
+			})
+			pb.Audit = []playbook.AuditSink{failIntent}
+			h := playbooktest.New(t, pb)
+			id := h.Fire(event("e1", "alice", playbook.RespondContain))
+			other := h.Fire(event("e2", "bob", playbook.RespondLog))
+			h.Settle()
+			run := h.Run(id)
+			assert.Equal(t, playbook.RunDone, run.State)
+			assert.Equal(t, playbook.OutcomeEscalated, run.Outcome)
+			assert.Contains(t, run.Error, tt.want)
+			assert.Empty(t, rec.Calls(), "no step runs without its intent record")
+			h.RequireOutcome(other, playbook.OutcomeLogged)
+		})
+	}
 }
 
 func TestRunnerPerSubjectOrdering(t *testing.T) {
