@@ -43,6 +43,9 @@ const (
 	TypeTicket Type = "ticket"
 	// TypeRunResolved closes a run with its terminal outcome.
 	TypeRunResolved Type = "run.resolved"
+	// TypeRunUndone records that an operator reversed a finished run's
+	// containment (each step's undo has its own intent and result).
+	TypeRunUndone Type = "run.undone"
 )
 
 // Record is one entry of the audit trail. It is a plain value: sinks may keep

@@ -93,6 +93,7 @@ type Runner struct {
 	admit       *semaphore.Weighted
 
 	approvalMu sync.Mutex // serializes verdicts and expirations
+	undoMu     sync.Mutex // serializes Undo calls
 
 	mu       sync.Mutex
 	started  bool

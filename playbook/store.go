@@ -1,9 +1,11 @@
 package playbook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 )
@@ -61,6 +63,8 @@ type Run struct {
 	Decision *Decision `json:"decision,omitempty"`
 	// Approval is set when the decision required one.
 	Approval *Approval `json:"approval,omitempty"`
+	// Undo is set once an operator reversed the run's containment.
+	Undo *UndoRecord `json:"undo,omitempty"`
 	// Ticket is the reference of the run's ticket, once opened.
 	Ticket string `json:"ticket,omitempty"`
 	// Error says why the run escalated because of a failure.
@@ -71,8 +75,26 @@ type Run struct {
 	Version int64 `json:"version"`
 }
 
-// Clone returns a deep copy of r.
+// UndoRecord says who reversed a run's containment, when and why.
+type UndoRecord struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+	// Complete is false when some step could not be undone.
+	Complete bool `json:"complete"`
+}
+
+// Clone returns a deep copy of r, the event's attributes and raw payload
+// included.
 func (r Run) Clone() Run {
+	if r.Event.Attributes != nil {
+		r.Event.Attributes = maps.Clone(r.Event.Attributes)
+	}
+	r.Event.Raw = bytes.Clone(r.Event.Raw)
+	if r.Undo != nil {
+		u := *r.Undo
+		r.Undo = &u
+	}
 	if r.Decision != nil {
 		d := r.Decision.Clone()
 		r.Decision = &d
@@ -95,6 +117,8 @@ const (
 	StepDecide   StepKind = "decide"
 	StepApproval StepKind = "approval"
 	StepAction   StepKind = "action"
+	// StepUndo reverses a StepAction; its id is "undo/" + the action's.
+	StepUndo StepKind = "undo"
 )
 
 // StepStatus is where a journaled step stands.

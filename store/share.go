@@ -28,6 +28,10 @@ func snapshotOf(r playbook.Run, prev *playbook.Run) playbook.Run {
 			r.Decision = &d
 		}
 	}
+	if r.Undo != nil {
+		u := *r.Undo
+		r.Undo = &u
+	}
 	if r.Approval != nil {
 		if prev.Approval != nil && approvalEqual(r.Approval, prev.Approval) {
 			r.Approval = prev.Approval
@@ -39,16 +43,8 @@ func snapshotOf(r playbook.Run, prev *playbook.Run) playbook.Run {
 	return r
 }
 
-// cloneRun returns a deep copy of r: Run.Clone plus the event's Attributes
-// and Raw, which Run.Clone shares.
-func cloneRun(r playbook.Run) playbook.Run {
-	r = r.Clone()
-	if r.Event.Attributes != nil {
-		r.Event.Attributes = maps.Clone(r.Event.Attributes)
-	}
-	r.Event.Raw = bytes.Clone(r.Event.Raw)
-	return r
-}
+// cloneRun returns a deep copy of r.
+func cloneRun(r playbook.Run) playbook.Run { return r.Clone() }
 
 func cloneApproval(a playbook.Approval) playbook.Approval {
 	a.Request.Decision = a.Request.Decision.Clone()

@@ -257,6 +257,7 @@ func fullRun(id, subjectID string, state playbook.RunState, created time.Time) p
 			DecidedAt: created.Add(3 * time.Second),
 		},
 		Ticket:    "SEC-1234",
+		Undo:      &playbook.UndoRecord{By: "oncall@example.com", Reason: "false positive", At: created.Add(time.Hour), Complete: true},
 		Error:     "approval denied",
 		CreatedAt: created,
 		UpdatedAt: created.Add(4 * time.Second),

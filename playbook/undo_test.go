@@ -1,0 +1,125 @@
+package playbook_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iamplaybook/iamplaybook/audit"
+	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/playbooktest"
+	"github.com/iamplaybook/iamplaybook/providers/fake"
+)
+
+// undoPlaybook contains with three steps: disable (undoable), revoke
+// sessions (not undoable) and remove the Global Administrator role
+// (undoable from the recorded assignment).
+func undoPlaybook(t *testing.T) (*fake.Provider, playbook.Playbook) {
+	idp := fake.New()
+	require.NoError(t, idp.AddUser(fake.User{ID: "u1", Login: "ana@example.com"}))
+	_, err := idp.AssignRole("u1", "global-admin", "/")
+	require.NoError(t, err)
+	_, err = idp.AddSession("u1", playbook.Session{ID: "s1"})
+	require.NoError(t, err)
+	policy := playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
+		return playbook.Decision{Response: playbook.RespondContain, Rule: "contain-all", Steps: []playbook.Step{
+			{Action: playbook.ActionDisableUser},
+			{Action: playbook.ActionRevokeSessions},
+			{Action: playbook.ActionRemoveRole, Params: map[string]string{"role": "global-admin"}},
+		}}, nil
+	})
+	return idp, playbook.Playbook{Name: "undo", Policy: policy, Actions: idp.Actions()}
+}
+
+func TestRunnerUndo(t *testing.T) {
+	t.Parallel()
+	idp, pb := undoPlaybook(t)
+	h := playbooktest.New(t, pb)
+	id := h.Fire(playbook.Event{ID: "e1", Type: playbook.EventRiskySignIn, Risk: playbook.RiskHigh, Subject: idp.Subject("u1")})
+	h.Settle()
+	h.RequireOutcome(id, playbook.OutcomeContained)
+	u, _ := idp.User("u1")
+	require.True(t, u.Disabled)
+	require.False(t, idp.HasRole("u1", "global-admin"))
+
+	report, err := h.Runner.Undo(t.Context(), id, "oncall@example.com", "false positive: travel")
+	require.ErrorIs(t, err, playbook.ErrNoUndo, "revoked sessions cannot be restored, and Undo says so")
+	require.Len(t, report.Steps, 3)
+	assert.Equal(t, "contain/2/remove-role", report.Steps[0].StepID, "undone in reverse order")
+	assert.Equal(t, playbook.StatusUndone, report.Steps[0].Status)
+	assert.Equal(t, playbook.ActionStatus("failed"), report.Steps[1].Status)
+	assert.Equal(t, playbook.StatusUndone, report.Steps[2].Status)
+
+	u, _ = idp.User("u1")
+	assert.False(t, u.Disabled, "the account is enabled again")
+	assert.True(t, idp.HasRole("u1", "global-admin"), "the role assignment is restored")
+
+	run := h.Run(id)
+	require.NotNil(t, run.Undo)
+	assert.Equal(t, "oncall@example.com", run.Undo.By)
+	assert.False(t, run.Undo.Complete)
+	undone := h.Records(audit.TypeRunUndone)
+	require.Len(t, undone, 1)
+	assert.Equal(t, "incomplete", undone[0].Outcome)
+	for _, r := range h.Records(audit.TypeActionIntent, audit.TypeActionResult) {
+		if r.Data["mode"] == "undo" {
+			assert.Equal(t, "oncall@example.com", r.Actor, "the operator is the actor of every undo record")
+		}
+	}
+	h.CheckInvariants()
+
+	// Again: nothing is applied twice.
+	writes := len(idp.Writes())
+	report, err = h.Runner.Undo(t.Context(), id, "oncall@example.com", "again")
+	require.ErrorIs(t, err, playbook.ErrNoUndo)
+	assert.Equal(t, "already undone", report.Steps[0].Detail)
+	assert.Equal(t, "already undone", report.Steps[2].Detail)
+	assert.Equal(t, writes, len(idp.Writes()), "a second Undo changes nothing")
+}
+
+func TestRunnerUndoRefusals(t *testing.T) {
+	t.Parallel()
+	idp, pb := undoPlaybook(t)
+	h := playbooktest.New(t, pb)
+
+	_, err := h.Runner.Undo(t.Context(), "nope", "oncall", "x")
+	require.ErrorIs(t, err, playbook.ErrRunNotFound)
+
+	_, err = h.Runner.Undo(t.Context(), "nope", " ", "x")
+	require.ErrorContains(t, err, "operator's identity")
+
+	pb2 := pb
+	pb2.Policy = playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
+		return playbook.Decision{Response: playbook.RespondApprove, Rule: "ask", Steps: []playbook.Step{{Action: playbook.ActionDisableUser}}}, nil
+	})
+	h2 := playbooktest.New(t, pb2)
+	id := h2.Fire(playbook.Event{ID: "e1", Type: playbook.EventRiskySignIn, Subject: idp.Subject("u1")})
+	h2.Settle()
+	_, err = h2.Runner.Undo(t.Context(), id, "oncall", "x")
+	require.ErrorIs(t, err, playbook.ErrRunNotFinished, "a run waiting for approval has nothing to undo yet")
+}
+
+func TestRunnerUndoRetriesWhatFailed(t *testing.T) {
+	t.Parallel()
+	idp, pb := undoPlaybook(t)
+	h := playbooktest.New(t, pb)
+	id := h.Fire(playbook.Event{ID: "e1", Type: playbook.EventRiskySignIn, Subject: idp.Subject("u1")})
+	h.Settle()
+	h.RequireOutcome(id, playbook.OutcomeContained)
+
+	require.NoError(t, idp.Fail(fake.UndoOp(playbook.ActionDisableUser), playbook.ErrUnavailable, 1))
+	report, err := h.Runner.Undo(t.Context(), id, "oncall", "fp")
+	require.Error(t, err)
+	assert.Equal(t, playbook.ActionStatus("failed"), report.Steps[2].Status)
+	u, _ := idp.User("u1")
+	assert.True(t, u.Disabled)
+
+	report, err = h.Runner.Undo(t.Context(), id, "oncall", "fp, retry")
+	require.ErrorIs(t, err, playbook.ErrNoUndo, "only revoke-sessions remains impossible")
+	assert.Equal(t, playbook.StatusUndone, report.Steps[2].Status, "the failed undo is retried")
+	assert.Equal(t, "already undone", report.Steps[0].Detail, "the role is not restored twice")
+	u, _ = idp.User("u1")
+	assert.False(t, u.Disabled)
+}
