@@ -36,6 +36,11 @@ type Playbook struct {
 	// can ask for approval; a nil Approver still lets verdicts arrive
 	// through Runner.Submit, but nobody is told to give one.
 	Approver Approver
+	// ApprovalRule decides, beyond the runner's own checks, whose verdicts
+	// count and when the votes settle a request (eligibility, quorum).
+	// Nil means the Approver's own rule when it implements
+	// VerdictEvaluator, else the first admissible verdict decides.
+	ApprovalRule VerdictEvaluator
 	// ApprovalTimeout bounds the wait for a verdict; the request is then
 	// denied and the run escalated. Zero means DefaultApprovalTimeout.
 	ApprovalTimeout time.Duration

@@ -22,10 +22,10 @@ import (
 // an incomplete verdict or one naming a summary the request did not show
 // (ErrInvalidVerdict). The verdict's time is set from the runner's clock.
 //
-// When the Approver implements VerdictEvaluator, it decides after these
-// checks whether the verdict is admissible and whether the votes so far
-// settle the request (quorum); otherwise the first admissible verdict
-// decides.
+// Then the playbook's ApprovalRule (or an Approver that implements
+// VerdictEvaluator) decides whether the verdict is admissible and whether
+// the votes so far settle the request (quorum); without one, the first
+// admissible verdict decides.
 //
 // Submit may be called whether or not Run is running; the run continues as
 // soon as a runner executes it.
@@ -76,7 +76,7 @@ func (r *Runner) Submit(ctx context.Context, v Verdict) error {
 	if v.Approve {
 		status = ApprovalApproved
 	}
-	if ev, ok := r.pb.Approver.(VerdictEvaluator); ok {
+	if ev := r.approvalRule(); ev != nil {
 		var err error
 		if serr := safeCall("approval evaluation", func() error {
 			status, err = ev.Evaluate(a.Request, a.Verdicts, v)
@@ -168,4 +168,15 @@ func (r *Runner) continueRun(run Run) {
 		return
 	}
 	r.enqueue(run.ID, run.Subject, false)
+}
+
+// approvalRule returns the rule that counts verdicts, if any.
+func (r *Runner) approvalRule() VerdictEvaluator {
+	if r.pb.ApprovalRule != nil {
+		return r.pb.ApprovalRule
+	}
+	if ev, ok := r.pb.Approver.(VerdictEvaluator); ok {
+		return ev
+	}
+	return nil
 }

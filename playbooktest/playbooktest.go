@@ -65,6 +65,9 @@ func New(t testing.TB, p playbook.Playbook, opts ...Options) *Harness {
 	if p.Approver == nil {
 		p.Approver = h.Approvals
 	} else {
+		if ev, ok := p.Approver.(playbook.VerdictEvaluator); ok && p.ApprovalRule == nil {
+			p.ApprovalRule = ev // keep the approver's own rule through the fan-out
+		}
 		p.Approver = approve.Fanout(h.Approvals, p.Approver)
 	}
 	ro := o.Runner
