@@ -108,6 +108,7 @@ type Runner struct {
 	idle     chan struct{}
 	dl       deadlineHeap
 	dlWake   chan struct{}
+	ready1   chan struct{} // closed once Run has resumed and started its workers
 }
 
 type subjectQueue struct {
@@ -148,6 +149,7 @@ func NewRunner(p Playbook, o Options) (*Runner, error) {
 		subjects:    make(map[string]*subjectQueue),
 		queuedID:    make(map[string]bool),
 		dlWake:      make(chan struct{}, 1),
+		ready1:      make(chan struct{}),
 	}
 	r.admit = semaphore.NewWeighted(int64(cmpOr(o.MaxQueued, DefaultMaxQueued)))
 	r.haveWork = sync.NewCond(&r.mu)
@@ -226,6 +228,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer close(dlDone)
 		r.watchDeadlines(dlCtx)
 	}()
+
+	close(r.ready1)
 
 	var triggers sync.WaitGroup
 	for i, t := range r.pb.Triggers {
@@ -545,6 +549,11 @@ func (r *Runner) idleChan() <-chan struct{} {
 	}
 	return r.idle
 }
+
+// Ready returns a channel closed once Run has resumed the store's
+// unfinished runs and started executing: from then on WaitIdle accounts
+// for them.
+func (r *Runner) Ready() <-chan struct{} { return r.ready1 }
 
 // WaitIdle blocks until no run is queued or executing (runs waiting for a
 // verdict do not count), or ctx ends. Tests and batch programs use it to

@@ -840,3 +840,24 @@ func TestRunnerRefusesUnknownActionAtRuntime(t *testing.T) {
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
+
+func TestRunnerVerdictWhileNoRunnerRuns(t *testing.T) {
+	t.Parallel()
+	st := store.NewMemory()
+	rec := &recorder{}
+	pb := basePlaybook(rec)
+	h1 := playbooktest.New(t, pb, playbooktest.Options{Runner: playbook.Options{Store: st}})
+	id := h1.Fire(event("e1", "alice", playbook.RespondApprove))
+	h1.Settle()
+	h1.Close()
+
+	// The verdict arrives through the stopped runner (an operator tool
+	// writing while the service is down): it is recorded, and the next
+	// runner continues the run.
+	require.NoError(t, h1.Runner.Submit(t.Context(), playbook.Verdict{ApprovalID: playbook.ApprovalID(id), Approver: "lead", Approve: true, Channel: "cli"}))
+	assert.Empty(t, rec.Calls())
+	h2 := playbooktest.New(t, pb, playbooktest.Options{Runner: playbook.Options{Store: st}})
+	h2.Settle()
+	h2.RequireOutcome(id, playbook.OutcomeContained)
+	assert.Len(t, rec.Calls(), 2)
+}

@@ -88,6 +88,12 @@ func New(t testing.TB, p playbook.Playbook, opts ...Options) *Harness {
 	h.cancel = cancel
 	go func() { h.done <- r.Run(ctx) }()
 	t.Cleanup(h.Close)
+	select {
+	case <-r.Ready():
+	case err := <-h.done:
+		h.cancel = nil
+		t.Fatalf("playbooktest: runner stopped at start: %v", err)
+	}
 	return h
 }
 
