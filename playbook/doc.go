@@ -32,6 +32,13 @@
 // escalates the run, with the cause in the audit trail and on the run. A
 // failed audit write stops the run (fail closed).
 //
+// # Undo
+//
+// A finished run's containment can be reversed with [Runner.Undo], for a
+// false positive: each applied step is undone in reverse order from the
+// prior state it journaled, as a journaled, audited step of its own with
+// the operator as its actor.
+//
 // # Time
 //
 // The runner reads time from its [Clock]; policies read it from Case.Now,
