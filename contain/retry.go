@@ -172,60 +172,26 @@ func (r resolvedPolicy) newBackOff() *backoff.ExponentialBackOff {
 // RetryPolicy.Validate beforehand.
 func Retry(a playbook.Action, p RetryPolicy) playbook.Action {
 	r := &retrier{inner: a}
-	r.policy, r.err = p.resolve()
+	var err error
+	r.policy, err = p.resolve()
 	switch {
 	case a == nil:
-		r.err = configError("Retry: nil action")
-	case r.err != nil:
-		r.err = playbook.Permanent(fmt.Errorf("%w (in Retry of action %q)", r.err, a.Name()))
+		err = configError("Retry: nil action")
+	case err != nil:
+		err = playbook.Permanent(fmt.Errorf("%w (in Retry of action %q)", err, a.Name()))
 	}
-	if u, ok := playbook.AsUndoer(a); ok {
-		return &undoableRetrier{retrier: r, undoer: u}
-	}
-	return r
+	return decorate(a, err, r.run)
 }
 
 type retrier struct {
 	inner  playbook.Action
 	policy resolvedPolicy
-	err    error // configuration error, reported by every call
 }
-
-// Name returns the wrapped action's name.
-func (r *retrier) Name() string { return nameOf(r.inner) }
-
-// Unwrap returns the wrapped action.
-func (r *retrier) Unwrap() playbook.Action { return r.inner }
-
-// Execute executes the wrapped action with retries.
-func (r *retrier) Execute(ctx context.Context, req playbook.ActionRequest) (playbook.ActionResult, error) {
-	if r.err != nil {
-		return playbook.ActionResult{}, r.err
-	}
-	return r.run(ctx, "execute", req, r.inner.Execute)
-}
-
-type undoableRetrier struct {
-	*retrier
-	undoer playbook.Undoer
-}
-
-// Undo undoes with the wrapped action's Undoer, with retries.
-func (r *undoableRetrier) Undo(ctx context.Context, req playbook.ActionRequest, done playbook.ActionResult) (playbook.ActionResult, error) {
-	if r.err != nil {
-		return playbook.ActionResult{}, r.err
-	}
-	return r.run(ctx, "undo", req, func(ctx context.Context, req playbook.ActionRequest) (playbook.ActionResult, error) {
-		return r.undoer.Undo(ctx, req, done)
-	})
-}
-
-type attemptFunc func(ctx context.Context, req playbook.ActionRequest) (playbook.ActionResult, error)
 
 // run is the retry loop shared by Execute and Undo.
 func (r *retrier) run(ctx context.Context, op string, req playbook.ActionRequest, attempt attemptFunc) (playbook.ActionResult, error) {
 	stop := func(n int, reason string, last error) error {
-		return &RetryError{Action: r.Name(), Op: op, Attempts: n, Reason: reason, Last: last}
+		return &RetryError{Action: nameOf(r.inner), Op: op, Attempts: n, Reason: reason, Last: last}
 	}
 	if ctx.Err() != nil {
 		return playbook.ActionResult{}, stop(0, ReasonContext, contextError(ctx, nil))

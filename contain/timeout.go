@@ -30,51 +30,19 @@ import (
 // ErrInvalidConfig, without calling a.
 func Timeout(a playbook.Action, d time.Duration) playbook.Action {
 	t := &timeout{inner: a, d: d}
+	var err error
 	switch {
 	case a == nil:
-		t.err = configError("Timeout: nil action")
+		err = configError("Timeout: nil action")
 	case d <= 0:
-		t.err = configError("Timeout of action %q: duration must be positive (got %s)", a.Name(), d)
+		err = configError("Timeout of action %q: duration must be positive (got %s)", a.Name(), d)
 	}
-	if u, ok := playbook.AsUndoer(a); ok {
-		return &undoableTimeout{timeout: t, undoer: u}
-	}
-	return t
+	return decorate(a, err, t.run)
 }
 
 type timeout struct {
 	inner playbook.Action
 	d     time.Duration
-	err   error // configuration error, reported by every call
-}
-
-// Name returns the wrapped action's name.
-func (t *timeout) Name() string { return nameOf(t.inner) }
-
-// Unwrap returns the wrapped action.
-func (t *timeout) Unwrap() playbook.Action { return t.inner }
-
-// Execute executes the wrapped action within the timeout.
-func (t *timeout) Execute(ctx context.Context, req playbook.ActionRequest) (playbook.ActionResult, error) {
-	if t.err != nil {
-		return playbook.ActionResult{}, t.err
-	}
-	return t.run(ctx, "execute", req, t.inner.Execute)
-}
-
-type undoableTimeout struct {
-	*timeout
-	undoer playbook.Undoer
-}
-
-// Undo undoes with the wrapped action's Undoer within the timeout.
-func (t *undoableTimeout) Undo(ctx context.Context, req playbook.ActionRequest, done playbook.ActionResult) (playbook.ActionResult, error) {
-	if t.err != nil {
-		return playbook.ActionResult{}, t.err
-	}
-	return t.run(ctx, "undo", req, func(ctx context.Context, req playbook.ActionRequest) (playbook.ActionResult, error) {
-		return t.undoer.Undo(ctx, req, done)
-	})
 }
 
 func (t *timeout) run(ctx context.Context, op string, req playbook.ActionRequest, attempt attemptFunc) (playbook.ActionResult, error) {
@@ -83,7 +51,7 @@ func (t *timeout) run(ctx context.Context, op string, req playbook.ActionRequest
 	res, err := attempt(actx, req)
 	if err != nil && ctx.Err() == nil &&
 		errors.Is(actx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("contain: %s %q: %w after %s: %w", op, t.Name(), ErrAttemptTimeout, t.d, err)
+		err = fmt.Errorf("contain: %s %q: %w after %s: %w", op, nameOf(t.inner), ErrAttemptTimeout, t.d, err)
 	}
 	return res, err
 }
