@@ -514,44 +514,36 @@ func testUndoDisable(t *testing.T, _ *Harness, e *Env) {
 func testUndoRemoveRole(t *testing.T, _ *Harness, e *Env) {
 	need(t, e.Role != "", "Role")
 	need(t, e.HasRole != nil, "HasRole")
-	a := needAction(t, e, playbook.ActionRemoveRole)
-	u := needUndoer(t, a)
-	s := e.NewUser(t, UserSpec{Privileged: true})
-	if !e.HasRole(t, s, e.Role) {
-		t.Fatalf("NewUser(Privileged) did not give %s role %q", s.ID, e.Role)
-	}
-	p := params(e, a.Name())
-	done := execute(t, a, request(t, s, a.Name(), "k", p), playbook.StatusApplied)
-	wantPrior(t, done)
-	if e.HasRole(t, s, e.Role) {
-		t.Fatalf("after remove-role, %s still holds %q", s.ID, e.Role)
-	}
-	execute(t, a, request(t, s, a.Name(), "again", p), playbook.StatusAlreadyApplied)
-	undo(t, u, request(t, s, a.Name(), "undo", p), done, playbook.StatusUndone)
-	if !e.HasRole(t, s, e.Role) {
-		t.Fatalf("after undoing remove-role, %s does not hold %q", s.ID, e.Role)
-	}
+	testUndoMembership(t, e, playbook.ActionRemoveRole, e.Role, UserSpec{Privileged: true}, e.HasRole)
 }
 
 func testUndoRemoveGroup(t *testing.T, _ *Harness, e *Env) {
 	need(t, e.Group != "", "Group")
 	need(t, e.InGroup != nil, "InGroup")
-	a := needAction(t, e, playbook.ActionRemoveGroupMember)
+	testUndoMembership(t, e, playbook.ActionRemoveGroupMember, e.Group, UserSpec{InGroup: true}, e.InGroup)
+}
+
+// testUndoMembership removes a membership (a role, a group) that spec
+// gives a new user, checks a repeat is already-applied, undoes it and
+// checks the membership is back.
+func testUndoMembership(t *testing.T, e *Env, action, what string, spec UserSpec, holds func(*testing.T, playbook.Subject, string) bool) {
+	t.Helper()
+	a := needAction(t, e, action)
 	u := needUndoer(t, a)
-	s := e.NewUser(t, UserSpec{InGroup: true})
-	if !e.InGroup(t, s, e.Group) {
-		t.Fatalf("NewUser(InGroup) did not put %s in group %q", s.ID, e.Group)
+	s := e.NewUser(t, spec)
+	if !holds(t, s, what) {
+		t.Fatalf("NewUser(%+v) did not give %s %q", spec, s.ID, what)
 	}
 	p := params(e, a.Name())
 	done := execute(t, a, request(t, s, a.Name(), "k", p), playbook.StatusApplied)
 	wantPrior(t, done)
-	if e.InGroup(t, s, e.Group) {
-		t.Fatalf("after remove-group-member, %s is still in %q", s.ID, e.Group)
+	if holds(t, s, what) {
+		t.Fatalf("after %s, %s still holds %q", action, s.ID, what)
 	}
 	execute(t, a, request(t, s, a.Name(), "again", p), playbook.StatusAlreadyApplied)
 	undo(t, u, request(t, s, a.Name(), "undo", p), done, playbook.StatusUndone)
-	if !e.InGroup(t, s, e.Group) {
-		t.Fatalf("after undoing remove-group-member, %s is not in %q", s.ID, e.Group)
+	if !holds(t, s, what) {
+		t.Fatalf("after undoing %s, %s does not hold %q", action, s.ID, what)
 	}
 }
 
