@@ -174,3 +174,27 @@ func TestRunnerQuorumNotReachedAtDeadline(t *testing.T) {
 		assert.Empty(t, rec.Calls(), "half a quorum never contains")
 	})
 }
+
+// The subject may be known by more names than the event carried: the
+// enriched profile's e-mail address cannot approve either.
+func TestRunnerRefusesApprovalByTheSubjectsOtherNames(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	pb := basePlaybook(rec)
+	pb.Enricher = playbook.EnricherFunc(func(ctx context.Context, c *playbook.Case) error {
+		c.Update(func(f *playbook.Facts) {
+			f.Profile = &playbook.Profile{ID: "alice", Login: "alice@corp.onmicrosoft.example", Email: "Alice.Smith@corp.example"}
+		})
+		return nil
+	})
+	h := playbooktest.New(t, pb)
+	id := h.Fire(event("e1", "alice", playbook.RespondApprove))
+	h.Settle()
+	req := h.RequireWaiting(id)
+	assert.Contains(t, req.Identities, "Alice.Smith@corp.example")
+	for _, who := range []string{"alice.smith@corp.example", "ALICE@corp.onmicrosoft.example"} {
+		require.ErrorIs(t, h.Approve(id, who, "it's me"), playbook.ErrSelfApproval, who)
+	}
+	h.RequireWaiting(id)
+	assert.Empty(t, rec.Calls())
+}

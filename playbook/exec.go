@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -373,9 +374,29 @@ func (x *execution) approvalRequest(d Decision) ApprovalRequest {
 	sum := sha256.Sum256([]byte(summary))
 	return ApprovalRequest{
 		ID: ApprovalID(x.run.ID), RunID: x.run.ID, Subject: x.run.Event.Subject, Actor: x.run.Event.Actor,
-		Risk: x.run.Event.Risk, Decision: d.Clone(), Summary: summary, SummaryHash: hex.EncodeToString(sum[:]),
+		Identities: x.identities(),
+		Risk:       x.run.Event.Risk, Decision: d.Clone(), Summary: summary, SummaryHash: hex.EncodeToString(sum[:]),
 		RequestedAt: now, Deadline: now.Add(x.r.pb.approvalTimeout()),
 	}
+}
+
+// identities lists every name of the subject the run knows: the event's
+// subject and the enriched profile's id, login and e-mail, without
+// duplicates (compared case-insensitively).
+func (x *execution) identities() []string {
+	s := x.run.Event.Subject
+	names := []string{s.ID, s.Login, s.Key()}
+	if p := x.c.Facts.Profile; p != nil {
+		names = append(names, p.ID, p.Login, p.Email)
+	}
+	var out []string
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, n) }) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // summary is the case as people see it in approvals and tickets.

@@ -221,6 +221,10 @@ type ApprovalRequest struct {
 	Subject Subject `json:"subject"`
 	// Actor is who caused the event, if known; the actor can never approve.
 	Actor string `json:"actor,omitempty"`
+	// Identities are every name of the subject known when the request was
+	// made: ids, logins and e-mail addresses from the event and the
+	// enriched profile. None of them may approve.
+	Identities []string `json:"identities,omitempty"`
 	// Risk is the event's risk level.
 	Risk RiskLevel `json:"risk"`
 	// Decision is what will run if approved.

@@ -102,6 +102,7 @@ func (r Run) Clone() Run {
 	if r.Approval != nil {
 		a := *r.Approval
 		a.Request.Decision = a.Request.Decision.Clone()
+		a.Request.Identities = slices.Clone(a.Request.Identities)
 		a.Verdicts = slices.Clone(a.Verdicts)
 		r.Approval = &a
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/iamplaybook/iamplaybook/audit"
@@ -59,7 +60,9 @@ func (r *Runner) Submit(ctx context.Context, v Verdict) error {
 			return errors.Join(rerr, err)
 		}
 		return rerr
-	case run.Event.Subject.Matches(v.Approver):
+	case run.Event.Subject.Matches(v.Approver) || slices.ContainsFunc(a.Request.Identities, func(id string) bool {
+		return strings.EqualFold(id, strings.TrimSpace(v.Approver))
+	}):
 		return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: %q is the subject of the case", ErrSelfApproval, v.Approver))
 	case run.Event.Actor != "" && strings.EqualFold(strings.TrimSpace(run.Event.Actor), strings.TrimSpace(v.Approver)):
 		return r.rejectVerdict(ctx, run, v, fmt.Errorf("%w: %q caused the event", ErrSelfApproval, v.Approver))

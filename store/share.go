@@ -48,6 +48,7 @@ func cloneRun(r playbook.Run) playbook.Run { return r.Clone() }
 
 func cloneApproval(a playbook.Approval) playbook.Approval {
 	a.Request.Decision = a.Request.Decision.Clone()
+	a.Request.Identities = slices.Clone(a.Request.Identities)
 	a.Verdicts = slices.Clone(a.Verdicts)
 	return a
 }
@@ -106,6 +107,7 @@ func approvalEqual(a, b *playbook.Approval) bool {
 	return a.Status == b.Status && a.DecidedAt == b.DecidedAt &&
 		sameNil(a.Verdicts, b.Verdicts) && slices.Equal(a.Verdicts, b.Verdicts) &&
 		ra.ID == rb.ID && ra.RunID == rb.RunID && ra.Subject == rb.Subject && ra.Actor == rb.Actor &&
+		stringsEqual(ra.Identities, rb.Identities) &&
 		ra.Risk == rb.Risk && ra.Summary == rb.Summary && ra.SummaryHash == rb.SummaryHash &&
 		ra.RequestedAt == rb.RequestedAt && ra.Deadline == rb.Deadline &&
 		decisionEqual(&ra.Decision, &rb.Decision)

@@ -23,7 +23,7 @@ func TestShareCoversEveryField(t *testing.T) {
 		{reflect.TypeFor[playbook.Decision](), []string{"Response", "Steps", "Rule", "Reason", "Approval", "Notes"}},
 		{reflect.TypeFor[playbook.Step](), []string{"Action", "Params"}},
 		{reflect.TypeFor[playbook.Approval](), []string{"Request", "Status", "Verdicts", "DecidedAt"}},
-		{reflect.TypeFor[playbook.ApprovalRequest](), []string{"ID", "RunID", "Subject", "Actor", "Risk", "Decision", "Summary", "SummaryHash", "RequestedAt", "Deadline"}},
+		{reflect.TypeFor[playbook.ApprovalRequest](), []string{"ID", "RunID", "Subject", "Actor", "Identities", "Risk", "Decision", "Summary", "SummaryHash", "RequestedAt", "Deadline"}},
 		// Compared with ==, which needs them comparable.
 		{reflect.TypeFor[playbook.Verdict](), []string{"ApprovalID", "Approver", "Approve", "Reason", "Channel", "SummaryHash", "At"}},
 		{reflect.TypeFor[playbook.Subject](), []string{"Provider", "ID", "Login", "DisplayName"}},

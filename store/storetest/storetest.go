@@ -242,6 +242,7 @@ func fullRun(id, subjectID string, state playbook.RunState, created time.Time) p
 				RunID:       id,
 				Subject:     subject,
 				Actor:       "admin@example.com",
+				Identities:  []string{subject.ID, "alice@example.com"},
 				Risk:        playbook.RiskHigh,
 				Decision:    decision.Clone(),
 				Summary:     "contain " + subjectID,
