@@ -117,9 +117,16 @@ func redactValueC(v any) (any, bool) {
 		return v, false
 	case string:
 		r := redactString(x)
-		return r, r != x
+		if r == x {
+			return v, false // the original interface: no new allocation
+		}
+		return r, true
 	case map[string]any:
-		return redactMapC(x)
+		m, changed := redactMapC(x)
+		if !changed {
+			return v, false
+		}
+		return m, true
 	case []any:
 		var out []any
 		for i, e := range x {

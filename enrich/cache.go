@@ -135,9 +135,9 @@ type cache struct {
 	closed  bool
 }
 
-func newCache() *cache {
-	return &cache{memo: make(map[string]boxed), cancels: make(map[uint64]context.CancelCauseFunc)}
-}
+// newCache returns an empty cache; its maps are made on first use, since
+// most runs never call Lookup.
+func newCache() *cache { return &cache{} }
 
 func (c *cache) load(key string) (boxed, bool) {
 	c.mu.Lock()
@@ -150,6 +150,9 @@ func (c *cache) store(key string, v boxed) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
+		if c.memo == nil {
+			c.memo = make(map[string]boxed)
+		}
 		c.memo[key] = v
 	}
 }
@@ -166,6 +169,9 @@ func (c *cache) detach(ctx context.Context) (context.Context, func()) {
 	}
 	id := c.next
 	c.next++
+	if c.cancels == nil {
+		c.cancels = make(map[uint64]context.CancelCauseFunc)
+	}
 	c.cancels[id] = cancel
 	return fctx, func() {
 		c.mu.Lock()

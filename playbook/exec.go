@@ -11,6 +11,7 @@ import (
 	"maps"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -457,7 +458,7 @@ func (x *execution) contain(ctx context.Context, d Decision) error {
 		}
 	}
 	for i, st := range d.Steps {
-		stepID := fmt.Sprintf("contain/%d/%s", i, st.Action)
+		stepID := "contain/" + strconv.Itoa(i) + "/" + st.Action
 		prev, seen := x.steps[stepID]
 		if seen && prev.Status == StepDone {
 			continue
