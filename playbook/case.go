@@ -51,17 +51,24 @@ func (p *Privilege) UnmarshalText(b []byte) error {
 
 // Profile is the subject's directory profile.
 type Profile struct {
-	ID          string    `json:"id"`
-	Login       string    `json:"login,omitempty"`
-	Email       string    `json:"email,omitempty"`
-	DisplayName string    `json:"display_name,omitempty"`
-	Department  string    `json:"department,omitempty"`
-	JobTitle    string    `json:"job_title,omitempty"`
-	Manager     string    `json:"manager,omitempty"`
-	Enabled     bool      `json:"enabled"`
-	Status      string    `json:"status,omitempty"`
-	CreatedAt   time.Time `json:"created_at,omitzero"`
-	LastSignIn  time.Time `json:"last_sign_in,omitzero"`
+	// ID is the provider's immutable account id.
+	ID string `json:"id"`
+	// Login is the sign-in name (UPN, username).
+	Login string `json:"login,omitempty"`
+	// Email is the primary e-mail address, which may differ from Login.
+	Email       string `json:"email,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+	Department  string `json:"department,omitempty"`
+	JobTitle    string `json:"job_title,omitempty"`
+	// Manager identifies the subject's manager (id or login).
+	Manager string `json:"manager,omitempty"`
+	// Enabled is false for a disabled or suspended account.
+	Enabled bool `json:"enabled"`
+	// Status is the provider's own account status (Okta's ACTIVE,
+	// SUSPENDED, ...), when it has one.
+	Status     string    `json:"status,omitempty"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	LastSignIn time.Time `json:"last_sign_in,omitzero"`
 }
 
 // Role is a directory or admin role held by the subject.
@@ -83,7 +90,8 @@ type Group struct {
 	Name string `json:"name"`
 }
 
-// SignIn is one recent authentication of the subject.
+// SignIn is one recent authentication of the subject. Success is false for
+// a failed attempt; Risk is the provider's score of that sign-in.
 type SignIn struct {
 	ID       string    `json:"id"`
 	Time     time.Time `json:"time"`
@@ -94,7 +102,8 @@ type SignIn struct {
 	Risk     RiskLevel `json:"risk"`
 }
 
-// Session is one active session of the subject.
+// Session is one active session of the subject, as far as the provider
+// reports it (Device and IP may be empty).
 type Session struct {
 	ID         string    `json:"id"`
 	CreatedAt  time.Time `json:"created_at,omitzero"`

@@ -861,3 +861,23 @@ func TestRunnerVerdictWhileNoRunnerRuns(t *testing.T) {
 	h2.RequireOutcome(id, playbook.OutcomeContained)
 	assert.Len(t, rec.Calls(), 2)
 }
+
+func TestRunnerRunsOnce(t *testing.T) {
+	t.Parallel()
+	r, err := playbook.NewRunner(withSink(basePlaybook(&recorder{})), playbook.Options{Store: store.NewMemory(), Logger: discardLogger,
+		DrainTimeout: time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	<-r.Ready()
+	require.ErrorContains(t, r.Run(ctx), "called twice")
+	cancel()
+	require.NoError(t, <-done)
+}
+
+// withSink gives a playbook built outside the harness its audit sink.
+func withSink(pb playbook.Playbook) playbook.Playbook {
+	pb.Audit = []playbook.AuditSink{audit.Discard}
+	return pb
+}

@@ -114,10 +114,9 @@ type StepKind string
 
 // Step kinds.
 const (
-	StepEnrich   StepKind = "enrich"
-	StepDecide   StepKind = "decide"
-	StepApproval StepKind = "approval"
-	StepAction   StepKind = "action"
+	StepEnrich StepKind = "enrich"
+	StepDecide StepKind = "decide"
+	StepAction StepKind = "action"
 	// StepUndo reverses a StepAction; its id is "undo/" + the action's.
 	StepUndo StepKind = "undo"
 )
