@@ -194,12 +194,20 @@ var (
 	ErrUnknownEventType = fmt.Errorf("%w: unknown event type", ErrInvalidEvent)
 )
 
-// maxIDLen bounds identifiers so that a hostile source cannot bloat the
-// store and the audit trail through ids.
-const maxIDLen = 512
+// Bounds on an event's size, so that a hostile or broken source cannot
+// bloat the store and the audit trail. They are generous for real signals.
+const (
+	maxIDLen        = 512     // ids, provider and source names
+	maxAttributes   = 256     // entries in Attributes
+	maxAttrKeyLen   = 128     // bytes in an attribute name
+	maxAttrValueLen = 8 << 10 // bytes in an attribute value
+	maxTextLen      = 8 << 10 // bytes in Reason, Actor, Login, DisplayName
+	maxRawLen       = 1 << 20 // bytes of Raw
+)
 
 // Validate checks the event's own consistency: a subject, a known type (or
-// one listed in extra), a valid risk level, bounded identifiers and valid
+// one listed in extra), a valid risk level, bounded sizes (ids and names
+// 512 bytes, free text 8 KiB, at most 256 attributes, Raw 1 MiB) and valid
 // JSON in Raw. Errors wrap ErrInvalidEvent and name the offending field.
 func (e Event) Validate(extra ...EventType) error {
 	if strings.TrimSpace(e.Subject.ID) == "" {
@@ -227,6 +235,22 @@ func (e Event) Validate(extra ...EventType) error {
 		if len(v) > maxIDLen {
 			return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidEvent, name, maxIDLen)
 		}
+	}
+	for name, v := range map[string]string{"reason": e.Reason, "actor": e.Actor, "subject.login": e.Subject.Login, "subject.display_name": e.Subject.DisplayName} {
+		if len(v) > maxTextLen {
+			return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidEvent, name, maxTextLen)
+		}
+	}
+	if len(e.Attributes) > maxAttributes {
+		return fmt.Errorf("%w: %d attributes, at most %d allowed", ErrInvalidEvent, len(e.Attributes), maxAttributes)
+	}
+	for k, v := range e.Attributes {
+		if len(k) > maxAttrKeyLen || len(v) > maxAttrValueLen {
+			return fmt.Errorf("%w: attribute %.40q is longer than allowed (%d-byte names, %d-byte values)", ErrInvalidEvent, k, maxAttrKeyLen, maxAttrValueLen)
+		}
+	}
+	if len(e.Raw) > maxRawLen {
+		return fmt.Errorf("%w: raw is %d bytes, at most %d allowed", ErrInvalidEvent, len(e.Raw), maxRawLen)
 	}
 	if len(e.Raw) > 0 && !json.Valid(e.Raw) {
 		return fmt.Errorf("%w: raw is not valid JSON", ErrInvalidEvent)

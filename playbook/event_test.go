@@ -3,6 +3,7 @@ package playbook_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,10 @@ func TestDecodeEvent(t *testing.T) {
 		{name: "not an object", in: `[1,2]`, want: playbook.ErrInvalidEvent},
 		{name: "empty", in: ``, want: playbook.ErrInvalidEvent},
 		{name: "huge id", in: `{"id":"` + strings.Repeat("x", 600) + `","type":"risk.user","subject":{"id":"u"}}`, want: playbook.ErrInvalidEvent},
+		{name: "too many attributes", in: `{"type":"risk.user","subject":{"id":"u"},"attributes":{` + manyAttributes(300) + `}}`, want: playbook.ErrInvalidEvent},
+		{name: "huge attribute", in: `{"type":"risk.user","subject":{"id":"u"},"attributes":{"a":"` + strings.Repeat("x", 9000) + `"}}`, want: playbook.ErrInvalidEvent},
+		{name: "huge reason", in: `{"type":"risk.user","subject":{"id":"u"},"reason":"` + strings.Repeat("x", 9000) + `"}`, want: playbook.ErrInvalidEvent},
+		{name: "huge raw", in: `{"type":"risk.user","subject":{"id":"u"},"raw":"` + strings.Repeat("x", 1<<20) + `"}`, want: playbook.ErrInvalidEvent},
 		{name: "bad time", in: `{"type":"risk.user","subject":{"id":"u"},"occurred_at":"yesterday"}`, want: playbook.ErrInvalidEvent},
 	}
 	for _, tt := range tests {
@@ -147,4 +152,12 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("re-encoded event does not decode: %v\n%s", err, b)
 		}
 	})
+}
+
+func manyAttributes(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("%q:\"v\"", fmt.Sprint("k", i))
+	}
+	return strings.Join(parts, ",")
 }
