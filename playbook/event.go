@@ -271,11 +271,17 @@ func (e Event) Fingerprint() string {
 	return "fp-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// MaxEventBytes bounds the JSON form of one event that DecodeEvent accepts.
+const MaxEventBytes = 2 << 20
+
 // DecodeEvent parses one event from its JSON form (the form json.Marshal of
 // an Event produces) and validates it. Unknown fields, trailing data and
 // invalid values are errors that wrap ErrInvalidEvent and say what is wrong.
 // Types outside the built-in set are accepted only when listed in extra.
 func DecodeEvent(data []byte, extra ...EventType) (Event, error) {
+	if len(data) > MaxEventBytes {
+		return Event{}, fmt.Errorf("%w: %d bytes, at most %d allowed", ErrInvalidEvent, len(data), MaxEventBytes)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var e Event

@@ -51,6 +51,7 @@ func TestDecodeEvent(t *testing.T) {
 		{name: "huge attribute", in: `{"type":"risk.user","subject":{"id":"u"},"attributes":{"a":"` + strings.Repeat("x", 9000) + `"}}`, want: playbook.ErrInvalidEvent},
 		{name: "huge reason", in: `{"type":"risk.user","subject":{"id":"u"},"reason":"` + strings.Repeat("x", 9000) + `"}`, want: playbook.ErrInvalidEvent},
 		{name: "huge raw", in: `{"type":"risk.user","subject":{"id":"u"},"raw":"` + strings.Repeat("x", 1<<20) + `"}`, want: playbook.ErrInvalidEvent},
+		{name: "oversized payload", in: `{"type":"risk.user","subject":{"id":"u"},"raw":"` + strings.Repeat("x", 3<<20) + `"}`, want: playbook.ErrInvalidEvent},
 		{name: "bad time", in: `{"type":"risk.user","subject":{"id":"u"},"occurred_at":"yesterday"}`, want: playbook.ErrInvalidEvent},
 	}
 	for _, tt := range tests {
