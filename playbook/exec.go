@@ -350,6 +350,9 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 		}
 		return nil
 	case ApprovalApproved:
+		if err := x.noteTicket(ctx, verdictNote(a)); err != nil {
+			return err
+		}
 		if x.run.State != RunRunning {
 			x.run.State = RunRunning
 			if err := x.save(ctx); err != nil {
@@ -358,6 +361,9 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 		}
 		return x.contain(ctx, d)
 	case ApprovalDenied:
+		if err := x.noteTicket(ctx, verdictNote(a)); err != nil {
+			return err
+		}
 		by := ""
 		if n := len(a.Verdicts); n > 0 {
 			by = " by " + a.Verdicts[n-1].Approver
@@ -367,6 +373,24 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 		return x.resolve(ctx, OutcomeEscalated, "approval expired at "+a.Request.Deadline.Format(time.RFC3339)+" without a verdict")
 	}
 	return fmt.Errorf("approval has unknown status %q", a.Status)
+}
+
+// verdictNote tells a ticket how an approval was decided.
+func verdictNote(a *Approval) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Approval %s:", a.Status)
+	for _, v := range a.Verdicts {
+		word := "denied"
+		if v.Approve {
+			word = "approved"
+		}
+		fmt.Fprintf(&b, " %s by %s via %s at %s", word, v.Approver, v.Channel, v.At.Format(time.RFC3339))
+		if v.Reason != "" {
+			fmt.Fprintf(&b, " (%s)", v.Reason)
+		}
+		b.WriteString(";")
+	}
+	return strings.TrimSuffix(b.String(), ";") + "."
 }
 
 func (x *execution) approvalRequest(d Decision) ApprovalRequest {

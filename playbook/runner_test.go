@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,10 @@ func TestRunnerApproval(t *testing.T) {
 			require.NoError(t, tt.verdict(h, id))
 			h.RequireOutcome(id, tt.want)
 			assert.Equal(t, tt.contains, len(rec.Calls()) == 2)
+			tk := h.Tickets.Tickets()
+			require.Len(t, tk, 1)
+			assert.True(t, slices.ContainsFunc(tk[0].Notes, func(n string) bool { return strings.Contains(n, "by secops-lead@example.com via test") }),
+				"the ticket says who decided: %q", tk[0].Notes)
 			v := h.Records(audit.TypeVerdict)
 			require.Len(t, v, 1)
 			assert.Equal(t, "secops-lead@example.com", v[0].Actor)
