@@ -218,9 +218,12 @@ func run(ctx context.Context, out io.Writer, auditPath string, verbose bool) err
 // budget, retried containment actions, and an approval queue whose script
 // stands in for the people who answer.
 func buildPlaybook(idp *fake.Provider, sinks ...playbook.AuditSink) (playbook.Playbook, *approve.Queue, error) {
+	// Required facts are retried on transient provider errors (reads are
+	// always safe to repeat); the spec's timeout bounds all attempts.
+	readRetry := contain.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaxAttempts: 3}
 	enricher, err := enrich.Parallel(enrich.Options{},
-		enrich.Required("profile", idp.ProfileEnricher(), 5*time.Second),
-		enrich.Required("roles", idp.RolesEnricher(), 5*time.Second),
+		enrich.Required("profile", enrich.Retry(idp.ProfileEnricher(), readRetry), 5*time.Second),
+		enrich.Required("roles", enrich.Retry(idp.RolesEnricher(), readRetry), 5*time.Second),
 		enrich.Optional("groups", idp.GroupsEnricher(), 5*time.Second),
 		enrich.Optional("sign-ins", idp.SignInsEnricher(10), 5*time.Second),
 		enrich.Optional("sessions", idp.SessionsEnricher(), 5*time.Second),
