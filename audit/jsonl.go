@@ -168,8 +168,13 @@ func newJSONL(w io.Writer, opts JSONLOptions) *JSONL {
 	return j
 }
 
+// ErrLocked is returned by OpenJSONL when another writer (in this process
+// or another) holds the file: two writers would fork the chain.
+var ErrLocked = errors.New("log is open by another writer")
+
 // OpenJSONL opens the log file at path for appending, creating it if it does
-// not exist. An existing non-empty file's last record is checked (complete
+// not exist, and locks it for this writer until Close (ErrLocked if another
+// writer holds it; on Unix-like systems). An existing non-empty file's last record is checked (complete
 // line, well-formed, hash valid under opts.HMACKey) and the chain continues
 // from it; if that check fails, OpenJSONL returns an error wrapping
 // ErrCorruptTail and the *VerifyError reason, and appends nothing. With
@@ -187,6 +192,13 @@ func OpenJSONL(path string, opts JSONLOptions) (*JSONL, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, perm)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open log: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		if errors.Is(err, ErrLocked) {
+			return nil, fmt.Errorf("audit: open log %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("audit: lock log %s: %w", path, err)
 	}
 	j := newJSONL(f, opts)
 	j.closer = f

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -499,4 +500,67 @@ func TestJSONLSecretsNeverReachFile(t *testing.T) {
 			t.Errorf("file contains %q", s)
 		}
 	}
+}
+
+func TestOpenJSONLLocksOutASecondWriter(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	first, err := audit.OpenJSONL(path, audit.JSONLOptions{})
+	require.NoError(t, err)
+	_, err = audit.OpenJSONL(path, audit.JSONLOptions{})
+	require.ErrorIs(t, err, audit.ErrLocked, "two writers would fork the chain")
+	require.NoError(t, first.Record(t.Context(), testRecord(1)))
+	require.NoError(t, first.Close())
+
+	second, err := audit.OpenJSONL(path, audit.JSONLOptions{})
+	require.NoError(t, err, "the lock goes with Close")
+	require.NoError(t, second.Record(t.Context(), testRecord(2)))
+	require.NoError(t, second.Close())
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	rep, err := audit.Verify(f, audit.VerifyOptions{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, rep.Records)
+}
+
+func TestVerifyExpectHead(t *testing.T) {
+	t.Parallel()
+	lines := writeLog(t, 5, nil)
+	full := strings.Join(lines, "")
+	rep, err := verifyString(full, nil)
+	require.NoError(t, err)
+	anchored := rep.LastHash
+
+	tests := []struct {
+		name string
+		log  string
+		head string
+		want error
+	}{
+		{name: "the anchored head is the last record", log: full, head: anchored},
+		{name: "records appended after the anchor", log: full, head: hashOf(t, lines[2])},
+		{name: "records removed from the end", log: strings.Join(lines[:3], ""), head: anchored, want: audit.ErrHeadMissing},
+		{name: "log emptied", log: "", head: anchored, want: audit.ErrHeadMissing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := audit.Verify(strings.NewReader(tt.log), audit.VerifyOptions{ExpectHead: tt.head})
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tt.want)
+		})
+	}
+}
+
+func hashOf(t *testing.T, line string) string {
+	t.Helper()
+	var v struct {
+		Hash string `json:"hash"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(line), &v))
+	return v.Hash
 }

@@ -33,6 +33,10 @@ var (
 	// ErrHashMismatch: a record's hash does not match its content: the line
 	// was edited, or the key is wrong.
 	ErrHashMismatch = errors.New("hash mismatch (content tampered or wrong key)")
+	// ErrHeadMissing: the intact chain holds no record with the hash the
+	// host anchored (VerifyOptions.ExpectHead): records were removed from
+	// the end.
+	ErrHeadMissing = errors.New("anchored head not found (records removed from the end)")
 )
 
 // VerifyError locates the first broken record of a log.
@@ -42,7 +46,7 @@ type VerifyError struct {
 	// Seq is the seq the broken line claims, or 0 when it cannot be read.
 	Seq uint64
 	// Reason is one of ErrMalformedLine, ErrTruncated, ErrSeqMismatch,
-	// ErrPrevMismatch and ErrHashMismatch.
+	// ErrPrevMismatch, ErrHashMismatch and ErrHeadMissing.
 	Reason error
 	// Detail says more, such as the expected and found values.
 	Detail string
@@ -73,6 +77,10 @@ type VerifyOptions struct {
 	// MaxLineBytes bounds the length of one line; a longer line is
 	// reported as ErrMalformedLine. Zero means 16 MiB.
 	MaxLineBytes int
+	// ExpectHead, when set, is a hash the host anchored elsewhere (see
+	// VerifyReport.LastHash and JSONL.Head): the chain must contain a
+	// record with that hash, or records were removed from its end.
+	ExpectHead string
 }
 
 // VerifyReport summarises the intact prefix of a log.
@@ -103,9 +111,10 @@ func Verify(r io.Reader, opts VerifyOptions) (VerifyReport, error) {
 	h := newHasher(opts.HMACKey)
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
-		rep  VerifyReport
-		line []byte
-		sum  []byte
+		rep      VerifyReport
+		line     []byte
+		sum      []byte
+		headSeen bool
 	)
 	for lineNo := 1; ; lineNo++ {
 		var complete, tooLong bool
@@ -115,7 +124,12 @@ func Verify(r io.Reader, opts VerifyOptions) (VerifyReport, error) {
 			return rep, err
 		}
 		if len(line) == 0 && !complete && !tooLong {
-			return rep, nil // clean end of input
+			// Clean end of input.
+			if opts.ExpectHead != "" && !headSeen {
+				return rep, &VerifyError{Line: lineNo, Reason: ErrHeadMissing,
+					Detail: "no record has the anchored hash " + opts.ExpectHead}
+			}
+			return rep, nil
 		}
 		if tooLong {
 			return rep, &VerifyError{Line: lineNo, Reason: ErrMalformedLine,
@@ -133,6 +147,9 @@ func Verify(r io.Reader, opts VerifyOptions) (VerifyReport, error) {
 		}
 		rep.Records++
 		rep.LastHash = hashHex
+		if hashHex == opts.ExpectHead {
+			headSeen = true
+		}
 	}
 }
 
