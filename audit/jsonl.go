@@ -172,6 +172,10 @@ func newJSONL(w io.Writer, opts JSONLOptions) *JSONL {
 // or another) holds the file: two writers would fork the chain.
 var ErrLocked = errors.New("log is open by another writer")
 
+// encPool holds encoding buffers: a record is encoded outside the sink's
+// lock, then copied into the batch, after which its buffer is reused.
+var encPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // OpenJSONL opens the log file at path for appending, creating it if it does
 // not exist, and locks it for this writer until Close (ErrLocked if another
 // writer holds it; on Unix-like systems). An existing non-empty file's last record is checked (complete
@@ -315,10 +319,18 @@ func (j *JSONL) Record(ctx context.Context, r Record) error {
 	}
 	r = Redact(r)
 	r.Seq, r.Prev, r.Hash = 0, "", ""
-	enc, err := json.Marshal(r)
+	bp := encPool.Get().(*[]byte)
+	enc, err := appendRecord((*bp)[:0], &r)
 	if err != nil {
+		encPool.Put(bp)
 		return fmt.Errorf("audit: encode record: %w", err)
 	}
+	defer func() {
+		if cap(enc) <= 64<<10 {
+			*bp = enc
+			encPool.Put(bp)
+		}
+	}()
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
