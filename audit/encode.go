@@ -1,8 +1,8 @@
 package audit
 
 import (
-	"math"
 	"encoding/json"
+	"math"
 	"slices"
 	"strconv"
 	"time"
