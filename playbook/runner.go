@@ -122,6 +122,9 @@ type subjectQueue struct {
 type queued struct {
 	runID    string
 	admitted bool
+	// job, when set, is work other than a run pass that must not overlap
+	// the subject's runs (an undo); runID is then empty.
+	job func(ctx context.Context)
 }
 
 // NewRunner validates p and o and returns a runner. The error names the
@@ -469,6 +472,24 @@ func (r *Runner) enqueue(runID, subject string, admitted bool) bool {
 		return false
 	}
 	r.queuedID[runID] = true
+	r.pushLocked(subject, queued{runID: runID, admitted: admitted})
+	return true
+}
+
+// enqueueJob puts job on subject's queue, behind the runs already there,
+// and reports false when no runner is executing queues (not started, or
+// closed): the caller then runs the job itself.
+func (r *Runner) enqueueJob(subject string, job func(ctx context.Context)) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started || r.closed {
+		return false
+	}
+	r.pushLocked(subject, queued{job: job})
+	return true
+}
+
+func (r *Runner) pushLocked(subject string, item queued) {
 	if r.pending == 0 {
 		r.idle = make(chan struct{})
 	}
@@ -478,13 +499,12 @@ func (r *Runner) enqueue(runID, subject string, admitted bool) bool {
 		q = &subjectQueue{}
 		r.subjects[subject] = q
 	}
-	q.runs = append(q.runs, queued{runID: runID, admitted: admitted})
+	q.runs = append(q.runs, item)
 	if !q.active {
 		q.active = true
 		r.ready = append(r.ready, subject)
 		r.haveWork.Signal()
 	}
-	return true
 }
 
 // workLoop executes ready subjects until the runner stops. After ctx ends
@@ -518,7 +538,11 @@ func (r *Runner) work(ctx context.Context, subject string) {
 	delete(r.queuedID, next.runID)
 	r.mu.Unlock()
 
-	r.advance(ctx, next.runID)
+	if next.job != nil {
+		next.job(ctx)
+	} else {
+		r.advance(ctx, next.runID)
+	}
 	if next.admitted {
 		r.admit.Release(1)
 	}

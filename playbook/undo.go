@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/iamplaybook/iamplaybook/audit"
 )
@@ -54,14 +55,55 @@ type UndoReport struct {
 // ErrNoUndo while the others are still undone. The error joins every step
 // that could not be undone; the report says what happened to each.
 //
+// The undo takes the subject's turn: it never overlaps a run about the same
+// account, and runs queued for the subject before it go first. If ctx ends
+// before its turn comes, Undo returns ctx.Err() and undoes nothing; once
+// started, it finishes. Without a running runner, Undo runs at once.
+//
 // Undo returns ErrRunNotFound for an unknown run and ErrRunNotFinished for
-// a run that is waiting or running. It may be called whether or not Run is
-// running; concurrent Undo calls are serialized.
+// a run that is waiting or running. Concurrent Undo calls are serialized.
 func (r *Runner) Undo(ctx context.Context, runID, by, reason string) (UndoReport, error) {
 	report := UndoReport{RunID: runID}
 	if strings.TrimSpace(by) == "" {
 		return report, errors.New("playbook: Undo needs the operator's identity (by)")
 	}
+	run, err := r.store.GetRun(ctx, runID)
+	if err != nil {
+		return report, fmt.Errorf("playbook: undo %s: %w", runID, err)
+	}
+	// Take the subject's turn, so that the undo never overlaps a run about
+	// the same account (re-enabling it while a new containment disables
+	// it). Without a running runner, nothing else executes: undo here.
+	type result struct {
+		report UndoReport
+		err    error
+	}
+	done := make(chan result, 1)
+	var state atomic.Int32 // 0 waiting, 1 started, 2 abandoned by the caller
+	job := func(jctx context.Context) {
+		if !state.CompareAndSwap(0, 1) {
+			return
+		}
+		rep, err := r.undo(jctx, runID, by, reason)
+		done <- result{rep, err}
+	}
+	if !r.enqueueJob(run.Subject, job) {
+		return r.undo(ctx, runID, by, reason)
+	}
+	select {
+	case res := <-done:
+		return res.report, res.err
+	case <-ctx.Done():
+		if state.CompareAndSwap(0, 2) {
+			return report, fmt.Errorf("playbook: undo %s not started: %w", runID, ctx.Err())
+		}
+		res := <-done // started: it finishes under the runner's context
+		return res.report, res.err
+	}
+}
+
+func (r *Runner) undo(ctx context.Context, runID, by, reason string) (UndoReport, error) {
+	report := UndoReport{RunID: runID}
 	r.undoMu.Lock()
 	defer r.undoMu.Unlock()
 	run, err := r.store.GetRun(ctx, runID)

@@ -2,7 +2,10 @@ package playbook_test
 
 import (
 	"context"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,4 +125,81 @@ func TestRunnerUndoRetriesWhatFailed(t *testing.T) {
 	assert.Equal(t, "already undone", report.Steps[0].Detail, "the role is not restored twice")
 	u, _ = idp.User("u1")
 	assert.False(t, u.Disabled)
+}
+
+// orderedAction records its executions and undos in order; executions of
+// the event "slow" take ten seconds.
+type orderedAction struct {
+	mu  *sync.Mutex
+	log *[]string
+}
+
+func (orderedAction) Name() string { return playbook.ActionDisableUser }
+
+func (a orderedAction) Execute(ctx context.Context, req playbook.ActionRequest) (playbook.ActionResult, error) {
+	if req.Params["slow"] == "yes" {
+		time.Sleep(10 * time.Second)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	*a.log = append(*a.log, "disable "+req.RunID)
+	return playbook.ActionResult{Status: playbook.StatusApplied}, nil
+}
+
+func (a orderedAction) Undo(ctx context.Context, req playbook.ActionRequest, done playbook.ActionResult) (playbook.ActionResult, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	*a.log = append(*a.log, "enable "+req.RunID)
+	return playbook.ActionResult{Status: playbook.StatusUndone}, nil
+}
+
+// An undo takes the subject's turn: it never re-enables an account while a
+// newer run about the same account is containing it.
+func TestRunnerUndoWaitsForTheSubjectsRuns(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var log []string
+		policy := playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
+			return playbook.Decision{Response: playbook.RespondContain, Rule: "r",
+				Steps: []playbook.Step{{Action: playbook.ActionDisableUser, Params: map[string]string{"slow": c.Event.Attributes["slow"]}}}}, nil
+		})
+		h := playbooktest.New(t, playbook.Playbook{Name: "order", Policy: policy,
+			Actions: map[string]playbook.Action{playbook.ActionDisableUser: orderedAction{mu: &mu, log: &log}}})
+		subject := playbook.Subject{Provider: "idp", ID: "u1"}
+		first := h.Fire(playbook.Event{ID: "e1", Type: playbook.EventRiskySignIn, Subject: subject})
+		h.Settle()
+		second := h.Fire(playbook.Event{ID: "e2", Type: playbook.EventRiskySignIn, Subject: subject, Attributes: map[string]string{"slow": "yes"}})
+		time.Sleep(time.Second) // the second run is mid-containment
+		_, err := h.Runner.Undo(t.Context(), first, "oncall", "false positive")
+		require.NoError(t, err)
+		h.Settle()
+		assert.Equal(t, []string{"disable " + first, "disable " + second, "enable " + first}, log,
+			"the undo waited for the run in progress about the same subject")
+	})
+}
+
+func TestRunnerUndoGivesUpBeforeItsTurn(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var log []string
+		policy := playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
+			return playbook.Decision{Response: playbook.RespondContain, Rule: "r",
+				Steps: []playbook.Step{{Action: playbook.ActionDisableUser, Params: map[string]string{"slow": c.Event.Attributes["slow"]}}}}, nil
+		})
+		h := playbooktest.New(t, playbook.Playbook{Name: "order", Policy: policy,
+			Actions: map[string]playbook.Action{playbook.ActionDisableUser: orderedAction{mu: &mu, log: &log}}})
+		subject := playbook.Subject{Provider: "idp", ID: "u1"}
+		first := h.Fire(playbook.Event{ID: "e1", Type: playbook.EventRiskySignIn, Subject: subject})
+		h.Settle()
+		h.Fire(playbook.Event{ID: "e2", Type: playbook.EventRiskySignIn, Subject: subject, Attributes: map[string]string{"slow": "yes"}})
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		_, err := h.Runner.Undo(ctx, first, "oncall", "false positive")
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		h.Settle()
+		assert.NotContains(t, log, "enable "+first, "an abandoned undo never runs")
+		assert.Nil(t, h.Run(first).Undo)
+	})
 }
