@@ -45,7 +45,7 @@ type scenario struct {
 
 const (
 	securityLead = "secops-lead@contoso.example"
-	budgetMax    = 5
+	budgetMax    = 6
 )
 
 func run(ctx context.Context, out io.Writer, auditPath string, verbose bool) error {
@@ -149,8 +149,32 @@ func run(ctx context.Context, out io.Writer, auditPath string, verbose bool) err
 		}
 	}
 
-	// A flood: six high-risk sign-ins at once. Two automatic containments
-	// already happened within the hour, so the budget of five lets three
+	// A hygiene sweep: a leaver's account was disabled but still holds a
+	// session. In a service, a playbook.Schedule trigger runs the sweep
+	// every few hours; here it runs once.
+	findings, err := idp.Sweep(fake.SweepConfig{})(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("hygiene sweep: %w", err)
+	}
+	if len(findings) != 1 {
+		failures = append(failures, fmt.Sprintf("hygiene sweep: %d findings, want 1", len(findings)))
+	}
+	for _, ev := range findings {
+		id, err := runner.Handle(ctx, ev)
+		if err != nil {
+			return fmt.Errorf("hygiene finding refused: %w", err)
+		}
+		if err := runner.WaitIdle(ctx); err != nil {
+			return err
+		}
+		check("Hygiene: disabled account, live session", id, playbook.OutcomeContained)
+		if n := len(idp.Sessions(ev.Subject.ID)); n != 0 {
+			failures = append(failures, fmt.Sprintf("hygiene: %s still holds %d sessions", ev.Subject.ID, n))
+		}
+	}
+
+	// A flood: six high-risk sign-ins at once. Three automatic containments
+	// already happened within the hour, so the budget of six lets three
 	// more through and turns the rest into approval requests.
 	var flood []string
 	for i := range 6 {
@@ -319,10 +343,14 @@ func seedDirectory() (*fake.Provider, error) {
 		{ID: "u-leo", Login: "leo@contoso.example", DisplayName: "Leo Marsh", Department: "Support"},
 		{ID: "u-ray", Login: "ray@contoso.example", DisplayName: "Ray Ortiz", Department: "IT"},
 		{ID: "u-tia", Login: "tia@contoso.example", DisplayName: "Tia Novak", Department: "Legal"},
-		{ID: "u-breakglass", Login: "breakglass@contoso.example", DisplayName: "Emergency Access", Tags: []string{fake.TagBreakGlass}},
+		{ID: "u-breakglass", Login: "breakglass@contoso.example", DisplayName: "Emergency Access", Tags: []string{fake.TagBreakGlass, "service-account"}},
+		{ID: "u-leaver", Login: "sam@contoso.example", DisplayName: "Sam Leaver", Department: "Sales", Disabled: true},
 	}
 	for i := range 6 {
 		users = append(users, fake.User{ID: fmt.Sprintf("u-flood-%d", i), Login: fmt.Sprintf("staff%d@contoso.example", i), DisplayName: fmt.Sprintf("Staff %d", i)})
+	}
+	for i := range users {
+		users[i].Manager = "it-lead@contoso.example" // nobody is orphaned here
 	}
 	var errs []error
 	for _, u := range users {
