@@ -19,7 +19,9 @@
 //   - Actions returns the containment actions under their well-known names,
 //     each idempotent, with a dry-run Plan and, where reversible, an Undo.
 //   - Trigger (a scripted list of events) and Feed (events pushed by the
-//     test) produce events.
+//     test) produce events; Sweep is a hygiene sweep (disabled accounts
+//     with sessions, dormant privileged accounts, accounts without a
+//     manager) for a playbook.Schedule.
 //
 // Every API call is recorded in a call log (Calls, Writes, CallCount,
 // WriteCount) and can be made to fail: Fail and Throttle script the next
