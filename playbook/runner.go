@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -354,6 +355,7 @@ func (r *Runner) Handle(ctx context.Context, ev Event) (string, error) {
 		r.log.Warn("event rejected", "event_id", ev.ID, "err", err)
 		return "", err
 	}
+	ev = redactEvent(ev)
 	if err := r.admit.Acquire(ctx, 1); err != nil {
 		return "", err
 	}
@@ -420,6 +422,34 @@ func (r *Runner) HandleJSON(ctx context.Context, data []byte) (string, error) {
 		return "", err
 	}
 	return r.Handle(ctx, ev)
+}
+
+// redactEvent removes secrets from the parts of an event a source fills
+// with free-form data (the raw payload, attributes, the reason), before the
+// event reaches the store or the audit trail, by the rules of audit.Redact.
+// The raw payload is re-encoded: the same JSON, with keys in sorted order.
+func redactEvent(ev Event) Event {
+	if len(ev.Raw) == 0 && len(ev.Attributes) == 0 && ev.Reason == "" {
+		return ev
+	}
+	data := map[string]any{}
+	if len(ev.Attributes) > 0 {
+		data["attributes"] = ev.Attributes
+	}
+	if len(ev.Raw) > 0 {
+		data["raw"] = ev.Raw
+	}
+	rec := audit.Redact(audit.Record{Error: ev.Reason, Data: data})
+	ev.Reason = rec.Error
+	if a, ok := rec.Data["attributes"].(map[string]string); ok {
+		ev.Attributes = a
+	}
+	if raw, ok := rec.Data["raw"]; ok {
+		if b, err := json.Marshal(raw); err == nil {
+			ev.Raw = b
+		}
+	}
+	return ev
 }
 
 func dedupKey(ev Event) string { return ev.Subject.Provider + "/" + ev.ID }

@@ -2,6 +2,7 @@ package playbook_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -885,4 +886,24 @@ func TestRunnerRunsOnce(t *testing.T) {
 func withSink(pb playbook.Playbook) playbook.Playbook {
 	pb.Audit = []playbook.AuditSink{audit.Discard}
 	return pb
+}
+
+// Secrets a source puts in an event's free-form parts never reach the store
+// or the audit trail.
+func TestRunnerRedactsEventsBeforeStoringThem(t *testing.T) {
+	t.Parallel()
+	h := playbooktest.New(t, basePlaybook(&recorder{}))
+	ev := event("e1", "alice", playbook.RespondLog)
+	ev.Attributes["client_secret"] = "s3cr3t-attr"
+	ev.Reason = "token seen: Bearer abc.def.ghi"
+	ev.Raw = json.RawMessage(`{"user":"alice","password":"hunter2","headers":{"Authorization":"SSWS 00abc"}}`)
+	id := h.Fire(ev)
+	h.Settle()
+	stored := h.Run(id).Event
+	everything := fmt.Sprint(stored, h.RunRecords(id))
+	for _, secret := range []string{"s3cr3t-attr", "hunter2", "00abc", "abc.def.ghi"} {
+		assert.NotContains(t, everything, secret)
+	}
+	assert.JSONEq(t, `{"user":"alice","password":"[REDACTED]","headers":{"Authorization":"[REDACTED]"}}`, string(stored.Raw))
+	assert.Equal(t, "log", stored.Attributes["response"], "what is not secret is kept")
 }
