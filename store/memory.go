@@ -23,9 +23,9 @@ const shardCount = 32
 // a step-id index for it; below it a linear scan is cheaper than a map.
 const linearSteps = 8
 
-// initialSteps is the journal capacity of a run's first step: enough for a
-// typical run (enrich, decide, approval, a few actions) without regrowing.
-const initialSteps = 8
+// initialSteps is the journal capacity of a run's first step: enrichment,
+// decision and two containment steps, the common run, fit without growing.
+const initialSteps = 4
 
 // Memory is an in-memory playbook.Store. Nothing it holds survives the
 // process.
