@@ -72,28 +72,16 @@ func redactMap(m map[string]any) map[string]any {
 // nothing in it needed a change, so that the common case (no secrets)
 // allocates nothing.
 func redactMapC(m map[string]any) (map[string]any, bool) {
-	var out map[string]any
-	for k, v := range m {
-		nv, changed := v, false
+	out, changed := cowMap(nil, m, func(k string, v any) (any, bool) {
 		if isSecretKey(k) && !keepUnderSecretKey(v) {
-			nv, changed = RedactedValue, true
-		} else {
-			nv, changed = redactValueC(v)
+			return RedactedValue, true
 		}
-		if changed && out == nil {
-			out = make(map[string]any, len(m))
-			for k2, v2 := range m {
-				out[k2] = v2
-			}
-		}
-		if out != nil {
-			out[k] = nv
-		}
-	}
-	if out == nil {
+		return redactValueC(v)
+	})
+	if !changed {
 		return m, false
 	}
-	return out, true
+	return out.(map[string]any), true
 }
 
 func keepUnderSecretKey(v any) bool {
@@ -128,60 +116,20 @@ func redactValueC(v any) (any, bool) {
 		}
 		return m, true
 	case []any:
-		var out []any
-		for i, e := range x {
-			ne, changed := redactValueC(e)
-			if changed && out == nil {
-				out = make([]any, len(x))
-				copy(out, x)
-			}
-			if out != nil {
-				out[i] = ne
-			}
-		}
-		if out == nil {
-			return v, false
-		}
-		return out, true
+		return cowSlice(v, x, redactValueC)
 	case map[string]string:
-		var out map[string]string
-		for k, e := range x {
-			ne := e
+		return cowMap(v, x, func(k, e string) (string, bool) {
 			if isSecretKey(k) {
-				ne = RedactedValue
-			} else {
-				ne = redactString(e)
+				return RedactedValue, e != RedactedValue
 			}
-			if ne != e && out == nil {
-				out = make(map[string]string, len(x))
-				for k2, e2 := range x {
-					out[k2] = e2
-				}
-			}
-			if out != nil {
-				out[k] = ne
-			}
-		}
-		if out == nil {
-			return v, false
-		}
-		return out, true
+			r := redactString(e)
+			return r, r != e
+		})
 	case []string:
-		var out []string
-		for i, e := range x {
-			ne := redactString(e)
-			if ne != e && out == nil {
-				out = make([]string, len(x))
-				copy(out, x)
-			}
-			if out != nil {
-				out[i] = ne
-			}
-		}
-		if out == nil {
-			return v, false
-		}
-		return out, true
+		return cowSlice(v, x, func(e string) (string, bool) {
+			r := redactString(e)
+			return r, r != e
+		})
 	case []map[string]any:
 		out := make([]any, len(x))
 		for i, e := range x {
@@ -346,4 +294,46 @@ func splitKey(k string) []string {
 	}
 	flush()
 	return words
+}
+
+// cowSlice applies f to each element of s, copying s only once an element
+// changes. It returns orig (the interface s came in) and false when
+// nothing changed, so that the common case allocates nothing.
+func cowSlice[E any](orig any, s []E, f func(E) (E, bool)) (any, bool) {
+	var out []E
+	for i, e := range s {
+		ne, changed := f(e)
+		if changed && out == nil {
+			out = make([]E, len(s))
+			copy(out, s)
+		}
+		if out != nil {
+			out[i] = ne
+		}
+	}
+	if out == nil {
+		return orig, false
+	}
+	return out, true
+}
+
+// cowMap is cowSlice for maps: f sees each key and value.
+func cowMap[V any](orig any, m map[string]V, f func(string, V) (V, bool)) (any, bool) {
+	var out map[string]V
+	for k, v := range m {
+		nv, changed := f(k, v)
+		if changed && out == nil {
+			out = make(map[string]V, len(m))
+			for k2, v2 := range m {
+				out[k2] = v2
+			}
+		}
+		if out != nil {
+			out[k] = nv
+		}
+	}
+	if out == nil {
+		return orig, false
+	}
+	return out, true
 }

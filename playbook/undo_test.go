@@ -2,6 +2,7 @@ package playbook_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -153,28 +154,41 @@ func (a orderedAction) Undo(ctx context.Context, req playbook.ActionRequest, don
 	return playbook.ActionResult{Status: playbook.StatusUndone}, nil
 }
 
+// orderedRuns starts a harness whose runs disable through an orderedAction,
+// contains a first run about u1, and starts a second, slow one about u1.
+// It returns the harness, both run ids and a reader of the action log.
+func orderedRuns(t *testing.T) (h *playbooktest.Harness, first, second string, log func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var entries []string
+	policy := playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
+		return playbook.Decision{Response: playbook.RespondContain, Rule: "r",
+			Steps: []playbook.Step{{Action: playbook.ActionDisableUser, Params: map[string]string{"slow": c.Event.Attributes["slow"]}}}}, nil
+	})
+	h = playbooktest.New(t, playbook.Playbook{Name: "order", Policy: policy,
+		Actions: map[string]playbook.Action{playbook.ActionDisableUser: orderedAction{mu: &mu, log: &entries}}})
+	subject := playbook.Subject{Provider: "idp", ID: "u1"}
+	first = h.Fire(playbook.Event{ID: "e1", Type: playbook.EventRiskySignIn, Subject: subject})
+	h.Settle()
+	second = h.Fire(playbook.Event{ID: "e2", Type: playbook.EventRiskySignIn, Subject: subject, Attributes: map[string]string{"slow": "yes"}})
+	return h, first, second, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(entries)
+	}
+}
+
 // An undo takes the subject's turn: it never re-enables an account while a
 // newer run about the same account is containing it.
 func TestRunnerUndoWaitsForTheSubjectsRuns(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		var log []string
-		policy := playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
-			return playbook.Decision{Response: playbook.RespondContain, Rule: "r",
-				Steps: []playbook.Step{{Action: playbook.ActionDisableUser, Params: map[string]string{"slow": c.Event.Attributes["slow"]}}}}, nil
-		})
-		h := playbooktest.New(t, playbook.Playbook{Name: "order", Policy: policy,
-			Actions: map[string]playbook.Action{playbook.ActionDisableUser: orderedAction{mu: &mu, log: &log}}})
-		subject := playbook.Subject{Provider: "idp", ID: "u1"}
-		first := h.Fire(playbook.Event{ID: "e1", Type: playbook.EventRiskySignIn, Subject: subject})
-		h.Settle()
-		second := h.Fire(playbook.Event{ID: "e2", Type: playbook.EventRiskySignIn, Subject: subject, Attributes: map[string]string{"slow": "yes"}})
+		h, first, second, log := orderedRuns(t)
 		time.Sleep(time.Second) // the second run is mid-containment
 		_, err := h.Runner.Undo(t.Context(), first, "oncall", "false positive")
 		require.NoError(t, err)
 		h.Settle()
-		assert.Equal(t, []string{"disable " + first, "disable " + second, "enable " + first}, log,
+		assert.Equal(t, []string{"disable " + first, "disable " + second, "enable " + first}, log(),
 			"the undo waited for the run in progress about the same subject")
 	})
 }
@@ -182,24 +196,13 @@ func TestRunnerUndoWaitsForTheSubjectsRuns(t *testing.T) {
 func TestRunnerUndoGivesUpBeforeItsTurn(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		var log []string
-		policy := playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
-			return playbook.Decision{Response: playbook.RespondContain, Rule: "r",
-				Steps: []playbook.Step{{Action: playbook.ActionDisableUser, Params: map[string]string{"slow": c.Event.Attributes["slow"]}}}}, nil
-		})
-		h := playbooktest.New(t, playbook.Playbook{Name: "order", Policy: policy,
-			Actions: map[string]playbook.Action{playbook.ActionDisableUser: orderedAction{mu: &mu, log: &log}}})
-		subject := playbook.Subject{Provider: "idp", ID: "u1"}
-		first := h.Fire(playbook.Event{ID: "e1", Type: playbook.EventRiskySignIn, Subject: subject})
-		h.Settle()
-		h.Fire(playbook.Event{ID: "e2", Type: playbook.EventRiskySignIn, Subject: subject, Attributes: map[string]string{"slow": "yes"}})
+		h, first, _, log := orderedRuns(t)
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		_, err := h.Runner.Undo(ctx, first, "oncall", "false positive")
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		h.Settle()
-		assert.NotContains(t, log, "enable "+first, "an abandoned undo never runs")
+		assert.NotContains(t, log(), "enable "+first, "an abandoned undo never runs")
 		assert.Nil(t, h.Run(first).Undo)
 	})
 }
