@@ -168,18 +168,9 @@ func NewRunner(p Playbook, o Options) (*Runner, error) {
 	for i, s := range p.Audit {
 		sinks[i] = s
 	}
-	if len(sinks) == 1 {
-		r.sink = sinks[0]
-	} else {
-		r.sink = audit.SinkFunc(func(ctx context.Context, rec audit.Record) error {
-			var errs []error
-			for i, s := range sinks {
-				if err := s.Record(ctx, rec); err != nil {
-					errs = append(errs, fmt.Errorf("audit sink %d: %w", i, err))
-				}
-			}
-			return errors.Join(errs...)
-		})
+	r.sink = sinks[0]
+	if len(sinks) > 1 {
+		r.sink = audit.Multi(sinks...)
 	}
 	return r, nil
 }
