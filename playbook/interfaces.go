@@ -295,3 +295,6 @@ type AuditSink interface {
 }
 
 var _ AuditSink = audit.Sink(nil)
+
+// AuditSinkFunc adapts a function to an AuditSink (it is audit.SinkFunc).
+type AuditSinkFunc = audit.SinkFunc
