@@ -224,30 +224,6 @@ func TestOnceReportsLedgerFailures(t *testing.T) {
 	}
 }
 
-func TestOnceRejectsBadConfig(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name     string
-		act      playbook.Action
-		ledger   contain.Ledger
-		wantText string
-	}{
-		{"nil ledger", newScripted("disable-user"), nil, `"disable-user": nil ledger`},
-		{"nil action", nil, contain.NewMemoryLedger(), "nil action"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := contain.Once(tt.act, tt.ledger).Execute(t.Context(), request())
-			require.ErrorIs(t, err, contain.ErrInvalidConfig)
-			assert.Contains(t, err.Error(), tt.wantText)
-			if a, ok := tt.act.(*scriptedAction); ok {
-				assert.Empty(t, a.exec.Calls())
-			}
-		})
-	}
-}
-
 func TestMemoryLedgerCopiesResults(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

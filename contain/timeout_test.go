@@ -81,12 +81,8 @@ func TestTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				ctx := t.Context()
-				if tt.ctx != nil {
-					var stop func()
-					ctx, stop = tt.ctx(ctx)
-					defer stop()
-				}
+				ctx, stop := testContext(t, tt.ctx)
+				defer stop()
 				act := newScripted("a", tt.attempt)
 				start := time.Now()
 				res, err := contain.Timeout(act, tt.d).Execute(ctx, request())
@@ -106,32 +102,6 @@ func TestTimeout(t *testing.T) {
 				}
 				assert.Equal(t, tt.wantClass, playbook.Classify(err))
 			})
-		})
-	}
-}
-
-func TestTimeoutRejectsBadConfig(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name     string
-		act      playbook.Action
-		d        time.Duration
-		wantText string
-	}{
-		{"zero duration", newScripted("a"), 0, "duration must be positive"},
-		{"negative duration", newScripted("a"), -time.Second, "duration must be positive"},
-		{"nil action", nil, time.Second, "nil action"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := contain.Timeout(tt.act, tt.d).Execute(t.Context(), request())
-			require.ErrorIs(t, err, contain.ErrInvalidConfig)
-			assert.Contains(t, err.Error(), tt.wantText)
-			assert.Equal(t, playbook.ClassPermanent, playbook.Classify(err))
-			if a, ok := tt.act.(*scriptedAction); ok {
-				assert.Empty(t, a.exec.Calls())
-			}
 		})
 	}
 }
@@ -180,12 +150,8 @@ func TestRetryAroundTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				ctx := t.Context()
-				if tt.ctx != nil {
-					var stop func()
-					ctx, stop = tt.ctx(ctx)
-					defer stop()
-				}
+				ctx, stop := testContext(t, tt.ctx)
+				defer stop()
 				inner := newScripted("a", tt.outcomes...)
 				act := contain.Retry(contain.Timeout(inner, 5*time.Second),
 					contain.RetryPolicy{InitialInterval: time.Second, MaxAttempts: 3, NoJitter: true})
@@ -219,4 +185,13 @@ func TestTimeoutBoundsUndo(t *testing.T) {
 		assert.Equal(t, 5*time.Second, time.Since(start))
 		assert.Len(t, inner.undo.Calls(), 1)
 	})
+}
+
+// testContext returns t's context, derived by makeCtx when a case gives
+// one, and the function that releases it.
+func testContext(t *testing.T, makeCtx func(context.Context) (context.Context, func())) (context.Context, func()) {
+	if makeCtx == nil {
+		return t.Context(), func() {}
+	}
+	return makeCtx(t.Context())
 }

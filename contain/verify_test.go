@@ -117,31 +117,6 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func TestVerifyRejectsBadConfig(t *testing.T) {
-	t.Parallel()
-	check := func(context.Context, playbook.ActionRequest, playbook.ActionResult) error { return nil }
-	tests := []struct {
-		name     string
-		act      playbook.Action
-		check    func(context.Context, playbook.ActionRequest, playbook.ActionResult) error
-		wantText string
-	}{
-		{"nil check", newScripted("disable-user"), nil, `"disable-user": nil check`},
-		{"nil action", nil, check, "nil action"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := contain.Verify(tt.act, tt.check).Execute(t.Context(), request())
-			require.ErrorIs(t, err, contain.ErrInvalidConfig)
-			assert.Contains(t, err.Error(), tt.wantText)
-			if a, ok := tt.act.(*scriptedAction); ok {
-				assert.Empty(t, a.exec.Calls())
-			}
-		})
-	}
-}
-
 func TestRetryAroundVerify(t *testing.T) {
 	t.Parallel()
 	errStillEnabled := errors.New("user is still enabled")
