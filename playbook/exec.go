@@ -350,6 +350,7 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 		}
 		return nil
 	case ApprovalApproved:
+		x.settled(ctx, a)
 		if err := x.noteTicket(ctx, verdictNote(a)); err != nil {
 			return err
 		}
@@ -361,6 +362,7 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 		}
 		return x.contain(ctx, d)
 	case ApprovalDenied:
+		x.settled(ctx, a)
 		if err := x.noteTicket(ctx, verdictNote(a)); err != nil {
 			return err
 		}
@@ -370,9 +372,24 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 		}
 		return x.resolve(ctx, OutcomeEscalated, "approval denied"+by)
 	case ApprovalExpired:
+		x.settled(ctx, a)
 		return x.resolve(ctx, OutcomeEscalated, "approval expired at "+a.Request.Deadline.Format(time.RFC3339)+" without a verdict")
 	}
 	return fmt.Errorf("approval has unknown status %q", a.Status)
+}
+
+// settled tells the approver, when it follows its requests, how the
+// approval ended. A failure is logged: the outcome is already in the
+// store and the audit trail, and the run goes on.
+func (x *execution) settled(ctx context.Context, a *Approval) {
+	f, ok := x.r.pb.Approver.(ApprovalFollower)
+	if !ok || x.run.DryRun {
+		return
+	}
+	n := ApprovalNotice{Kind: NoticeSettled, Request: a.Request, Status: a.Status, Verdicts: slices.Clone(a.Verdicts), At: x.now()}
+	if err := safeCall("approval follower", func() error { return f.Follow(ctx, n) }); err != nil {
+		x.log.Warn("telling approvers how the approval ended failed", "approval_id", a.Request.ID, "err", err)
+	}
 }
 
 // verdictNote tells a ticket how an approval was decided.

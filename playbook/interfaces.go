@@ -298,3 +298,41 @@ var _ AuditSink = audit.Sink(nil)
 
 // AuditSinkFunc adapts a function to an AuditSink (it is audit.SinkFunc).
 type AuditSinkFunc = audit.SinkFunc
+
+// ApprovalFollower is implemented by approvers that want to hear what
+// became of the requests they sent (to update a chat message with the
+// outcome and who decided, to send a reminder, to page the next tier).
+// The runner calls Follow for the notices its playbook produces; it may
+// call it again for the same notice after a crash, so Follow should be
+// idempotent. Follow must be safe for concurrent use and should return
+// quickly; an error is logged and does not change the run.
+type ApprovalFollower interface {
+	Follow(ctx context.Context, n ApprovalNotice) error
+}
+
+// NoticeKind says what an ApprovalNotice announces.
+type NoticeKind string
+
+// Notice kinds.
+const (
+	// NoticeSettled: the request was approved, denied or expired; Status
+	// and Verdicts say how.
+	NoticeSettled NoticeKind = "settled"
+	// NoticeReminder: the request is still pending; remind the approvers.
+	NoticeReminder NoticeKind = "reminder"
+	// NoticeEscalation: the request is still pending; notify the next
+	// tier of approvers (Tier says which, from 1).
+	NoticeEscalation NoticeKind = "escalation"
+)
+
+// ApprovalNotice is one thing that happened to an approval request.
+type ApprovalNotice struct {
+	Kind     NoticeKind      `json:"kind"`
+	Request  ApprovalRequest `json:"request"`
+	Status   ApprovalStatus  `json:"status"`
+	Verdicts []Verdict       `json:"verdicts,omitempty"`
+	// Tier is the escalation tier for NoticeEscalation, from 1.
+	Tier int `json:"tier,omitempty"`
+	// At is when the notice was produced.
+	At time.Time `json:"at"`
+}

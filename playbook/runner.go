@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -52,6 +53,13 @@ type Options struct {
 	// Logger receives diagnostics (not the audit trail). Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// InboxPoll is how often the runner reads verdicts posted to the
+	// store by other processes, when the store is a VerdictInbox. Zero
+	// means DefaultInboxPoll.
+	InboxPoll time.Duration
+	// Owner describes this runner in the store's lock (see Locker), for
+	// the error another runner gets. Empty means host name and process id.
+	Owner string
 }
 
 // Runner errors.
@@ -89,6 +97,8 @@ type Runner struct {
 	sink  audit.Sink
 
 	concurrency int
+	inboxPoll   time.Duration
+	owner       string
 	dedupWindow time.Duration
 	drain       time.Duration
 	admit       *semaphore.Weighted
@@ -137,7 +147,7 @@ func NewRunner(p Playbook, o Options) (*Runner, error) {
 	if o.Store == nil {
 		return nil, fmt.Errorf("playbook: Options.Store is required (store.NewMemory() for tests, a durable store for production)")
 	}
-	for name, v := range map[string]int64{"Concurrency": int64(o.Concurrency), "MaxQueued": int64(o.MaxQueued), "DedupWindow": int64(o.DedupWindow), "DrainTimeout": int64(o.DrainTimeout)} {
+	for name, v := range map[string]int64{"Concurrency": int64(o.Concurrency), "MaxQueued": int64(o.MaxQueued), "InboxPoll": int64(o.InboxPoll), "DedupWindow": int64(o.DedupWindow), "DrainTimeout": int64(o.DrainTimeout)} {
 		if v < 0 {
 			return nil, fmt.Errorf("playbook: Options.%s is negative", name)
 		}
@@ -148,6 +158,8 @@ func NewRunner(p Playbook, o Options) (*Runner, error) {
 		clock:       o.Clock,
 		log:         o.Logger,
 		concurrency: cmpOr(o.Concurrency, DefaultConcurrency),
+		inboxPoll:   cmpOr(o.InboxPoll, DefaultInboxPoll),
+		owner:       o.Owner,
 		dedupWindow: cmpOr(o.DedupWindow, DefaultDedupWindow),
 		drain:       cmpOr(o.DrainTimeout, DefaultDrainTimeout),
 		subjects:    make(map[string]*subjectQueue),
@@ -201,6 +213,22 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.started = true
 	r.mu.Unlock()
 
+	if l, ok := r.store.(Locker); ok {
+		unlock, err := l.Lock(ctx, r.ownerName())
+		if err != nil {
+			r.mu.Lock()
+			r.closed = true
+			r.mu.Unlock()
+			close(r.ready1)
+			return fmt.Errorf("playbook: runner not started: %w", err)
+		}
+		defer func() {
+			if err := unlock(); err != nil {
+				r.log.Error("releasing the store lock failed", "err", err)
+			}
+		}()
+	}
+
 	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelExec()
 
@@ -208,6 +236,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	// still on its queue and not queued twice.
 	if err := r.resume(ctx); err != nil {
 		r.log.Error("resuming unfinished runs failed", "err", err)
+	}
+	inbox, _ := r.store.(VerdictInbox)
+	if inbox != nil {
+		// Verdicts given while no runner ran count before the deadlines
+		// that passed meanwhile fire: they were given in time.
+		r.readInbox(ctx, inbox)
 	}
 
 	// A fixed pool of workers: goroutines (and their grown stacks) are
@@ -222,6 +256,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	go func() {
 		defer close(dlDone)
 		r.watchDeadlines(dlCtx)
+	}()
+
+	inboxDone := make(chan struct{})
+	go func() {
+		defer close(inboxDone)
+		if inbox != nil {
+			r.watchInbox(dlCtx, inbox, r.inboxPoll)
+		}
 	}()
 
 	close(r.ready1)
@@ -242,6 +284,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	triggers.Wait()
 	cancelDL()
 	<-dlDone
+	<-inboxDone
 
 	r.mu.Lock()
 	r.closed = true
@@ -270,6 +313,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("playbook: drain timed out after %s; %d runs interrupted, left in the store to resume", r.drain, n)
 	}
 	return nil
+}
+
+func (r *Runner) ownerName() string {
+	if r.owner != "" {
+		return r.owner
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("runner of playbook %q on %s (pid %d)", r.pb.Name, host, os.Getpid())
 }
 
 func (r *Runner) safeTrigger(ctx context.Context, t Trigger) (err error) {

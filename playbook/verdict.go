@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/iamplaybook/iamplaybook/audit"
 )
@@ -28,10 +29,22 @@ import (
 // the votes so far settle the request (quorum); without one, the first
 // admissible verdict decides.
 //
+// Every refusal is returned as a *VerdictRefusedError wrapping the reason.
+//
 // Submit may be called whether or not Run is running; the run continues as
 // soon as a runner executes it.
 func (r *Runner) Submit(ctx context.Context, v Verdict) error {
-	v.At = r.clock.Now().UTC()
+	return r.submit(ctx, v, time.Time{})
+}
+
+// submit records v as given at at, or now when at is zero or in the
+// future (a verdict from an inbox keeps the time it was given).
+func (r *Runner) submit(ctx context.Context, v Verdict, at time.Time) error {
+	now := r.clock.Now().UTC()
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	v.At = at.UTC()
 	r.approvalMu.Lock()
 	defer r.approvalMu.Unlock()
 
@@ -117,11 +130,12 @@ func (r *Runner) rejectVerdict(ctx context.Context, run Run, v Verdict, cause er
 	rec := audit.Record{Time: v.At, Type: audit.TypeVerdictRejected, RunID: run.ID, EventID: run.Event.ID, Subject: run.Subject,
 		Actor: v.Approver, Error: cause.Error(),
 		Data: map[string]any{"approval_id": v.ApprovalID, "channel": v.Channel, "approve": v.Approve}}
+	refused := &VerdictRefusedError{ApprovalID: v.ApprovalID, Approver: v.Approver, Err: cause}
 	if err := r.record(ctx, rec); err != nil {
-		return errors.Join(cause, err)
+		return errors.Join(refused, err)
 	}
 	r.log.Warn("verdict rejected", "approval_id", v.ApprovalID, "approver", v.Approver, "err", cause)
-	return cause
+	return refused
 }
 
 // expire denies an approval whose deadline passed and escalates its run.
