@@ -30,7 +30,9 @@ const RedactedValue = "[REDACTED]"
 //     lastPasswordChangeDateTime, token_expires_in, credential_count,
 //     token_id. Boolean and null values are kept even under a secret key
 //     (password_reset_required: true carries no secret and is evidence).
-//     Keys such as idempotency_key or session_id are not secrets.
+//     Keys such as idempotency_key or session_id are not secrets, nor are
+//     URIs used as keys (the event types of a Security Event Token, such as
+//     ".../risc/event-type/credential-compromise").
 //  2. Inside any string value (and in Record.Error), bearer credentials
 //     ("Bearer xxx", "SSWS xxx") and JWTs (base64url segments starting with
 //     "eyJ") are replaced, leaving the surrounding text.
@@ -244,6 +246,9 @@ func isSecretKey(k string) bool {
 }
 
 func classifyKey(k string) bool {
+	if isURIKey(k) {
+		return false
+	}
 	words := splitKey(k)
 	if len(words) == 0 {
 		return false
@@ -265,6 +270,14 @@ func classifyKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// isURIKey reports whether k is a URI, as the event-type keys of a Security
+// Event Token are ("https://schemas.openid.net/secevent/risc/event-type/
+// credential-compromise"): such a key names a kind of thing, not a secret,
+// and the keys inside its value are judged on their own.
+func isURIKey(k string) bool {
+	return strings.Contains(k, "://") || strings.HasPrefix(strings.ToLower(k), "urn:")
 }
 
 // splitKey splits a key into lower-case words at '_', '-', '.', ' ' and

@@ -60,6 +60,9 @@ func TestRedactKeys(t *testing.T) {
 		{"key", false},
 		{"monkey", false},
 		{"risk_level", false},
+		{"https://schemas.openid.net/secevent/risc/event-type/credential-compromise", false},
+		{"https://schemas.openid.net/secevent/caep/event-type/credential-change", false},
+		{"urn:example:credential-event", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -104,6 +107,9 @@ func TestRedactValues(t *testing.T) {
 			map[string]string{"Authorization": "[REDACTED]", "Accept": "json"}},
 		{"whole subtree under secret key", map[string]any{"credentials": map[string]any{"user": "u", "pass": "p"}},
 			map[string]any{"credentials": "[REDACTED]"}},
+		{"event-type URI key kept, secrets inside still redacted",
+			map[string]any{"https://schemas.openid.net/secevent/risc/event-type/credential-compromise": map[string]any{"credential_type": "password", "token": "t"}},
+			map[string]any{"https://schemas.openid.net/secevent/risc/event-type/credential-compromise": map[string]any{"credential_type": "password", "token": "[REDACTED]"}}},
 		{"bool under secret key kept", map[string]any{"password_reset_required": true},
 			map[string]any{"password_reset_required": true}},
 		{"number under secret key", map[string]any{"otp": 123456}, map[string]any{"otp": "[REDACTED]"}},
