@@ -1,0 +1,55 @@
+// Package okta is the Okta identity provider for playbooks: it turns Okta
+// System Log and Event Hook signals (Identity Threat Protection risk,
+// ThreatInsight, session context changes, admin privilege grants,
+// privileged group memberships, policy and app changes) into playbook
+// events, enriches cases from the Management API, and contains accounts
+// through it.
+//
+// # Client
+//
+// A [Client] talks to one org with an API token ("SSWS") or as an OAuth 2.0
+// service app authenticating with private_key_jwt: a client assertion
+// signed with the app's key (aud = the token endpoint, a unique jti, a
+// five-minute exp), exchanged for an access token per operation's scope
+// (okta.users.manage, okta.roles.read, okta.logs.read, ...) and cached
+// until shortly before it expires. Okta's error body (errorCode,
+// errorSummary, errorId, errorCauses) becomes a *playbook.ProviderError
+// wrapping the canonical error for its status and code. Rate limits are
+// kept per endpoint bucket from X-Rate-Limit-Limit/Remaining/Reset: the
+// client paces requests once Remaining falls under a fraction of the
+// limit, and after a 429 (E0000047) sends nothing to the bucket before
+// X-Rate-Limit-Reset; the throttled error carries that delay as
+// RetryAfter, which contain.Retry honours. Lists follow Link rel="next",
+// never to another origin.
+//
+// # Triggers
+//
+// [Poller] reads the System Log in polling mode (since once, then the next
+// link forever), persists its cursor in a [Store] ([MemoryStore],
+// [FileStore], or any durable key-value store) and de-duplicates by event
+// uuid. [HookReceiver] is an Event Hook endpoint: it answers the
+// verification challenge, authenticates deliveries with a shared secret
+// compared in constant time, bounds bodies, answers 200 at once and hands
+// the mapped events to the runner. Both map events with a [Mapper] and
+// use the event uuid as the playbook event id, so a signal seen by both
+// starts one run. [DecodeLogEvent] and [DecodeEventHook] are the exported
+// decoders; [ParseDebugMap] and [ParseThreatDetections] read the encoded
+// debugData values (risk is a {k=v, ...} string, threatDetections a JSON
+// string).
+//
+// # Enrichers and actions
+//
+// [Provider.Enrichers] load the profile (status, manager), admin roles
+// (SUPER_ADMIN and ProviderConfig.PrivilegedRoles make a user privileged),
+// groups (ProviderConfig.PrivilegedGroups), recent authentications from the
+// System Log and the ITP risk level. [Provider.Actions] suspend
+// (disable-user), clear sessions (revoke-sessions), expire or reset the
+// password (reset-credentials), unassign an admin role (remove-role),
+// remove a group membership (remove-group-member) and, only when
+// configured, deactivate. Each reads the account first and reports
+// already-applied when there is nothing to do (Okta answers 400 E0000001
+// to suspending a user who is not ACTIVE), remembers idempotency keys, and
+// undoes where Okta allows it.
+//
+// Package oktatest is an emulator of the org for tests.
+package okta
