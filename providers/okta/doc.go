@@ -29,10 +29,13 @@
 // [FileStore], or any durable key-value store) and de-duplicates by event
 // uuid. [HookReceiver] is an Event Hook endpoint: it answers the
 // verification challenge, authenticates deliveries with a shared secret
-// compared in constant time, bounds bodies, answers 200 at once and hands
-// the mapped events to the runner. Both map events with a [Mapper] and
-// use the event uuid as the playbook event id, so a signal seen by both
-// starts one run. [DecodeLogEvent] and [DecodeEventHook] are the exported
+// compared in constant time, bounds bodies, and hands the mapped events
+// to the runner before it answers: 200 once the runner has accepted
+// (journaled) every one, 503 when it could not within
+// HookConfig.HandoffTimeout (under Okta's 3-second wait), so that Okta
+// retries the delivery rather than lose it. Both map events with a
+// [Mapper] and use the event uuid as the playbook event id, so a signal
+// seen by both, or delivered twice, starts one run. [DecodeLogEvent] and [DecodeEventHook] are the exported
 // decoders; [ParseDebugMap] and [ParseThreatDetections] read the encoded
 // debugData values (risk is a {k=v, ...} string, threatDetections a JSON
 // string).
