@@ -120,3 +120,47 @@ func ExampleMemory_ListRuns() {
 	// run-0 09:00
 	// oldest: run-3
 }
+
+// PendingApprovals lists the runs waiting for a verdict, the most urgent
+// first.
+func ExampleMemory_PendingApprovals() {
+	ctx := context.Background()
+	s := store.NewMemory()
+	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	for id, wait := range map[string]time.Duration{"run-a": 4 * time.Hour, "run-b": time.Hour, "run-c": 24 * time.Hour} {
+		_ = s.CreateRun(ctx, playbook.Run{ID: id, State: playbook.RunWaiting, CreatedAt: now, Approval: &playbook.Approval{
+			Status: playbook.ApprovalPending, Request: playbook.ApprovalRequest{ID: "apr-" + id, Deadline: now.Add(wait)}}})
+	}
+	runs, _ := s.PendingApprovals(ctx, 2)
+	for _, r := range runs {
+		fmt.Println(r.ID, "due", r.Approval.Request.Deadline.Format(time.Kitchen))
+	}
+	// Output:
+	// run-b due 10:00AM
+	// run-a due 1:00PM
+}
+
+// A verdict posted to the inbox waits there until the runner reads and
+// removes it.
+func ExampleMemory_PostVerdict() {
+	ctx := context.Background()
+	s := store.NewMemory()
+	at := time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)
+	seq, err := s.PostVerdict(ctx, playbook.Verdict{ApprovalID: "apr-run-b", Approver: "lead@example.com", Approve: true, Channel: "web", At: at})
+	fmt.Println(seq, err)
+	_, err = s.PostVerdict(ctx, playbook.Verdict{ApprovalID: "apr-run-b", Approver: "lead@example.com", Channel: "web"})
+	fmt.Println(errors.Is(err, playbook.ErrInvalidVerdict))
+
+	items, _ := s.InboxVerdicts(ctx, 0)
+	for _, it := range items {
+		fmt.Println(it.Seq, it.Verdict.ApprovalID, it.Verdict.Approve)
+		_ = s.RemoveVerdict(ctx, it.Seq)
+	}
+	items, _ = s.InboxVerdicts(ctx, 0)
+	fmt.Println(len(items))
+	// Output:
+	// 1 <nil>
+	// true
+	// 1 apr-run-b true
+	// 0
+}

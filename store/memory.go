@@ -28,7 +28,9 @@ const linearSteps = 8
 const initialSteps = 4
 
 // Memory is an in-memory playbook.Store. Nothing it holds survives the
-// process.
+// process. It also implements playbook.VerdictInbox and
+// playbook.ApprovalLister (see inbox.go), but not playbook.Locker: nothing
+// outside the process can share it.
 //
 // All methods are safe for concurrent use. Memory copies every value passed
 // in and every value it returns (maps, slices, Event.Raw, StepRecord.Result),
@@ -47,6 +49,7 @@ type Memory struct {
 	seq    atomic.Uint64 // creation order of runs, for ListRuns
 	shards [shardCount]shard
 	claims claimTable
+	inbox  verdictInbox
 }
 
 var _ playbook.Store = (*Memory)(nil)

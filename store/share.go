@@ -50,6 +50,7 @@ func cloneApproval(a playbook.Approval) playbook.Approval {
 	a.Request.Decision = a.Request.Decision.Clone()
 	a.Request.Identities = slices.Clone(a.Request.Identities)
 	a.Verdicts = slices.Clone(a.Verdicts)
+	a.Notices = slices.Clone(a.Notices)
 	return a
 }
 
@@ -106,6 +107,7 @@ func approvalEqual(a, b *playbook.Approval) bool {
 	ra, rb := &a.Request, &b.Request
 	return a.Status == b.Status && a.DecidedAt == b.DecidedAt &&
 		sameNil(a.Verdicts, b.Verdicts) && slices.Equal(a.Verdicts, b.Verdicts) &&
+		sameNil(a.Notices, b.Notices) && slices.Equal(a.Notices, b.Notices) &&
 		ra.ID == rb.ID && ra.RunID == rb.RunID && ra.Subject == rb.Subject && ra.Actor == rb.Actor &&
 		stringsEqual(ra.Identities, rb.Identities) &&
 		ra.Risk == rb.Risk && ra.Summary == rb.Summary && ra.SummaryHash == rb.SummaryHash &&

@@ -22,7 +22,7 @@ func TestShareCoversEveryField(t *testing.T) {
 	}{
 		{reflect.TypeFor[playbook.Decision](), []string{"Response", "Steps", "Rule", "Reason", "Approval", "Notes"}},
 		{reflect.TypeFor[playbook.Step](), []string{"Action", "Params"}},
-		{reflect.TypeFor[playbook.Approval](), []string{"Request", "Status", "Verdicts", "DecidedAt"}},
+		{reflect.TypeFor[playbook.Approval](), []string{"Request", "Status", "Verdicts", "DecidedAt", "Notices"}},
 		{reflect.TypeFor[playbook.ApprovalRequest](), []string{"ID", "RunID", "Subject", "Actor", "Identities", "Risk", "Decision", "Summary", "SummaryHash", "RequestedAt", "Deadline"}},
 		// Compared with ==, which needs them comparable.
 		{reflect.TypeFor[playbook.Verdict](), []string{"ApprovalID", "Approver", "Approve", "Reason", "Channel", "SummaryHash", "At"}},
@@ -88,6 +88,9 @@ func TestSnapshotOfSharesOnlyEqualParts(t *testing.T) {
 			r.Approval.Verdicts = append(r.Approval.Verdicts, playbook.Verdict{Approver: "b", At: at})
 		}, shared{true, true, true, false}},
 		{"status changed", func(r *playbook.Run) { r.Approval.Status = playbook.ApprovalApproved }, shared{true, true, true, false}},
+		{"notice recorded", func(r *playbook.Run) {
+			r.Approval.Notices = append(r.Approval.Notices, playbook.NoticeRecord{Kind: playbook.NoticeReminder, Due: at})
+		}, shared{true, true, true, false}},
 		{"deadline location changed", func(r *playbook.Run) {
 			r.Approval.Request.Deadline = at.In(time.FixedZone("X", 3600))
 		}, shared{true, true, true, false}},

@@ -3,7 +3,7 @@
 //
 //	func TestMyStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) playbook.Store {
-//			s, err := mystore.Open(filepath.Join(t.TempDir(), "runs.db"))
+//			s, err := mystore.Open(t.Context(), filepath.Join(t.TempDir(), "runs.db"))
 //			if err != nil {
 //				t.Fatal(err)
 //			}
@@ -15,6 +15,11 @@
 // Each case is a parallel subtest on its own fresh store. Its name is short;
 // the sentence that states the rule it checks is logged with t.Log and
 // repeated in its failure messages.
+//
+// Cases for the optional interfaces (playbook.ApprovalLister,
+// playbook.VerdictInbox, playbook.Locker) run when the store implements
+// them and are skipped, saying which interface is missing, when it does
+// not.
 //
 // The suite checks the playbook.Store contract plus what the runner relies
 // on beyond its letter: times round-trip as the same instant to the

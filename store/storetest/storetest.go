@@ -15,11 +15,11 @@ import (
 
 // Run runs the conformance cases against stores built by newStore. newStore
 // is called once per case, from that case's subtest, and must return a
-// fresh, empty store; it may call t.Fatal and should register any cleanup
+// fresh, empty store (for the Locker case: one whose lock nobody holds); it may call t.Fatal and should register any cleanup
 // (closing files) with t.Cleanup. Cases run in parallel with each other.
 func Run(t *testing.T, newStore func(t *testing.T) playbook.Store) {
 	t.Helper()
-	for _, c := range cases {
+	for _, c := range slices.Concat(cases, capabilityCases) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			t.Log("rule:", c.rule)
@@ -173,6 +173,10 @@ func encodeRun(t *testing.T, r playbook.Run) string {
 		for i := range a.Verdicts {
 			a.Verdicts[i].At = a.Verdicts[i].At.UTC()
 		}
+		for i := range a.Notices {
+			a.Notices[i].Due = a.Notices[i].Due.UTC()
+			a.Notices[i].SentAt = a.Notices[i].SentAt.UTC()
+		}
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -256,6 +260,10 @@ func fullRun(id, subjectID string, state playbook.RunState, created time.Time) p
 				{ApprovalID: "apr-" + id, Approver: "lead2@example.com", Approve: false, Channel: "slack", At: created.Add(3 * time.Second)},
 			},
 			DecidedAt: created.Add(3 * time.Second),
+			Notices: []playbook.NoticeRecord{
+				{Kind: playbook.NoticeReminder, Due: created.Add(30 * time.Minute), SentAt: created.Add(30*time.Minute + 1)},
+				{Kind: playbook.NoticeEscalation, Tier: 1, Due: created.Add(45 * time.Minute), Error: "chat: channel not found"},
+			},
 		},
 		Ticket:    "SEC-1234",
 		Undo:      &playbook.UndoRecord{By: "oncall@example.com", Reason: "false positive", At: created.Add(time.Hour), Complete: true},
@@ -650,6 +658,26 @@ func testListRuns(t *testing.T, c *checker, s playbook.Store) {
 	} {
 		if got := list(tc.filter); !slices.Equal(got, tc.want) {
 			c.errorf("after run b moved to done: ListRuns(%+v) = %q, want %q", tc.filter, got, tc.want)
+		}
+	}
+
+	// An update may move a run to another subject and creation time too.
+	a, err := s.GetRun(ctx, "a")
+	c.noErr(err, "GetRun a")
+	a.Subject = "fake:u2"
+	a.CreatedAt = base.Add(4 * time.Second)
+	_, err = s.UpdateRun(ctx, a)
+	c.noErr(err, "UpdateRun a")
+	for _, tc := range []struct {
+		filter playbook.RunFilter
+		want   []string
+	}{
+		{playbook.RunFilter{Subject: "fake:u2"}, []string{"b", "e", "a"}},
+		{playbook.RunFilter{Subject: "fake:u1"}, []string{"c", "d"}},
+		{playbook.RunFilter{}, []string{"b", "c", "d", "e", "a"}},
+	} {
+		if got := list(tc.filter); !slices.Equal(got, tc.want) {
+			c.errorf("after run a moved to fake:u2 and a later CreatedAt: ListRuns(%+v) = %q, want %q", tc.filter, got, tc.want)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -35,6 +37,7 @@ const (
 	unsortedList     fault = "unsorted-list"
 	ignoresLimit     fault = "ignores-limit"
 	staleStateList   fault = "stale-state-list"
+	staleIndexList   fault = "stale-subject-and-time-list"
 	stepsAppendOnly  fault = "steps-append-only"
 	upsertMovesToEnd fault = "upsert-moves-to-end"
 	stepsUnknownErr  fault = "steps-unknown-errors"
@@ -42,6 +45,19 @@ const (
 	reclaimExtends   fault = "reclaim-extends"
 	inclusiveExpiry  fault = "inclusive-expiry"
 	racyClaim        fault = "racy-claim"
+	pendingByCreate  fault = "pending-by-create"
+	pendingNoTieByID fault = "pending-ties-by-creation"
+	pendingStale     fault = "pending-stale-status"
+	pendingNoLimit   fault = "pending-ignores-limit"
+	inboxZeroAt      fault = "inbox-accepts-zero-at"
+	inboxReusesSeq   fault = "inbox-reuses-seq"
+	inboxRemoveNoop  fault = "inbox-remove-noop"
+	inboxNoLimit     fault = "inbox-ignores-limit"
+	inboxSharesOut   fault = "inbox-shares-output"
+	racyPost         fault = "racy-post"
+	lockShared       fault = "lock-not-exclusive"
+	lockAnonymous    fault = "lock-error-anonymous"
+	unlockNoop       fault = "unlock-noop"
 )
 
 // TestSuiteCatchesFaults runs the suite, in a child process, against a
@@ -66,6 +82,7 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{unsortedList, "ListRunsFiltersAndOrders"},
 		{ignoresLimit, "ListRunsFiltersAndOrders"},
 		{staleStateList, "ListRunsFiltersAndOrders"},
+		{staleIndexList, "ListRunsFiltersAndOrders"},
 		{stepsAppendOnly, "StepsKeepFirstPutOrder"},
 		{upsertMovesToEnd, "StepsKeepFirstPutOrder"},
 		{stepsUnknownErr, "UnknownRun"},
@@ -73,6 +90,19 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{reclaimExtends, "ClaimEventExpiry"},
 		{inclusiveExpiry, "ClaimEventExpiry"},
 		{racyClaim, "ConcurrentClaimsOneWinner"},
+		{pendingByCreate, "PendingApprovalsByDeadline"},
+		{pendingNoTieByID, "PendingApprovalsByDeadline"},
+		{pendingStale, "PendingApprovalsByDeadline"},
+		{pendingNoLimit, "PendingApprovalsByDeadline"},
+		{inboxZeroAt, "VerdictInboxQueue"},
+		{inboxReusesSeq, "VerdictInboxQueue"},
+		{inboxRemoveNoop, "VerdictInboxQueue"},
+		{inboxNoLimit, "VerdictInboxQueue"},
+		{inboxSharesOut, "VerdictInboxQueue"},
+		{racyPost, "VerdictInboxConcurrentPosts"},
+		{lockShared, "LockerExcludes"},
+		{lockAnonymous, "LockerExcludes"},
+		{unlockNoop, "LockerExcludes"},
 	}
 	for _, tc := range tests {
 		name := string(tc.fault)
@@ -113,7 +143,41 @@ func TestFaultyStore(t *testing.T) {
 	if name == "no-fault" {
 		f = noFault
 	}
+	if os.Getenv("STORETEST_PLAIN") != "" {
+		// Only the playbook.Store methods: the capability cases skip.
+		storetest.Run(t, func(t *testing.T) playbook.Store { return plainStore{newFaulty(f)} })
+		return
+	}
 	storetest.Run(t, func(t *testing.T) playbook.Store { return newFaulty(f) })
+}
+
+// plainStore hides every optional interface of the store it wraps.
+type plainStore struct{ playbook.Store }
+
+// TestSuiteSkipsMissingCapabilities checks that a store without the
+// optional interfaces passes the suite, each capability case skipped with
+// a message naming the interface.
+func TestSuiteSkipsMissingCapabilities(t *testing.T) {
+	t.Parallel()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFaultyStore$", "-test.v", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), "STORETEST_FAULT=no-fault", "STORETEST_PLAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("a store without capabilities failed the suite: %v\n%s", err, out)
+	}
+	for _, c := range []struct{ name, iface string }{
+		{"PendingApprovalsByDeadline", "playbook.ApprovalLister"},
+		{"VerdictInboxQueue", "playbook.VerdictInbox"},
+		{"VerdictInboxConcurrentPosts", "playbook.VerdictInbox"},
+		{"LockerExcludes", "playbook.Locker"},
+	} {
+		if !bytes.Contains(out, []byte("--- SKIP: TestFaultyStore/"+c.name+" ")) {
+			t.Errorf("case %s was not skipped:\n%s", c.name, out)
+		}
+		if !bytes.Contains(out, []byte("does not implement "+c.iface)) {
+			t.Errorf("no skip message names %s:\n%s", c.iface, out)
+		}
+	}
 }
 
 // faulty is a simple map-based store that breaks the contract in the one
@@ -126,6 +190,10 @@ type faulty struct {
 	seq    int
 	runs   map[string]*faultyRun
 	claims map[string]faultyClaim
+
+	inboxSeq int64
+	inbox    []playbook.InboxVerdict
+	lockedBy string
 }
 
 type faultyRun struct {
@@ -260,13 +328,23 @@ func (s *faulty) ListRuns(_ context.Context, f playbook.RunFilter) ([]playbook.R
 		if s.fault == staleStateList {
 			state = e.created.State
 		}
-		if (f.State == "" || state == f.State) && (f.Subject == "" || e.run.Subject == f.Subject) {
+		subject := e.run.Subject
+		if s.fault == staleIndexList {
+			subject = e.created.Subject
+		}
+		if (f.State == "" || state == f.State) && (f.Subject == "" || subject == f.Subject) {
 			found = append(found, e)
 		}
 	}
+	created := func(e *faultyRun) time.Time {
+		if s.fault == staleIndexList {
+			return e.created.CreatedAt
+		}
+		return e.run.CreatedAt
+	}
 	slices.SortFunc(found, func(a, b *faultyRun) int {
 		if s.fault != unsortedList {
-			if c := a.run.CreatedAt.Compare(b.run.CreatedAt); c != 0 {
+			if c := created(a).Compare(created(b)); c != 0 {
 				return c
 			}
 		}
@@ -347,7 +425,119 @@ func (s *faulty) ClaimEvent(_ context.Context, key, runID string, now, expires t
 	return runID, true, nil
 }
 
-var _ playbook.Store = (*faulty)(nil)
+func (s *faulty) PendingApprovals(_ context.Context, limit int) ([]playbook.Run, error) {
+	if limit < 0 {
+		return nil, errors.New("negative limit")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found []*faultyRun
+	for _, e := range s.runs {
+		a := e.run.Approval
+		if s.fault == pendingStale {
+			a = e.created.Approval
+		}
+		if a != nil && a.Status == playbook.ApprovalPending {
+			found = append(found, e)
+		}
+	}
+	slices.SortFunc(found, func(a, b *faultyRun) int {
+		if s.fault == pendingByCreate {
+			return cmp.Compare(a.seq, b.seq)
+		}
+		if c := a.run.Approval.Request.Deadline.Compare(b.run.Approval.Request.Deadline); c != 0 {
+			return c
+		}
+		if s.fault == pendingNoTieByID {
+			return cmp.Compare(a.seq, b.seq)
+		}
+		return strings.Compare(a.run.ID, b.run.ID)
+	})
+	if limit > 0 && len(found) > limit && s.fault != pendingNoLimit {
+		found = found[:limit]
+	}
+	out := make([]playbook.Run, len(found))
+	for i, e := range found {
+		out[i] = s.out(e.run)
+	}
+	return out, nil
+}
+
+func (s *faulty) PostVerdict(_ context.Context, v playbook.Verdict) (int64, error) {
+	if v.At.IsZero() && s.fault != inboxZeroAt {
+		return 0, playbook.ErrInvalidVerdict
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := s.inboxSeq + 1
+	switch s.fault {
+	case inboxReusesSeq:
+		seq = 1
+		if n := len(s.inbox); n > 0 {
+			seq = s.inbox[n-1].Seq + 1
+		}
+	case racyPost:
+		if strings.HasPrefix(v.ApprovalID, "apr-p") {
+			s.mu.Unlock()
+			s.gate.meet()
+			s.mu.Lock()
+		}
+	}
+	s.inboxSeq = seq
+	s.inbox = append(s.inbox, playbook.InboxVerdict{Seq: seq, Verdict: v})
+	return seq, nil
+}
+
+func (s *faulty) InboxVerdicts(_ context.Context, limit int) ([]playbook.InboxVerdict, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items := s.inbox
+	if limit > 0 && len(items) > limit && s.fault != inboxNoLimit {
+		items = items[:limit]
+	}
+	if s.fault == inboxSharesOut {
+		return items, nil
+	}
+	return slices.Clone(items), nil
+}
+
+func (s *faulty) RemoveVerdict(_ context.Context, seq int64) error {
+	if s.fault == inboxRemoveNoop {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inbox = slices.DeleteFunc(s.inbox, func(it playbook.InboxVerdict) bool { return it.Seq == seq })
+	return nil
+}
+
+func (s *faulty) Lock(_ context.Context, owner string) (func() error, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lockedBy != "" && s.fault != lockShared {
+		if s.fault == lockAnonymous {
+			return nil, playbook.ErrStoreLocked
+		}
+		return nil, fmt.Errorf("held by %s: %w", s.lockedBy, playbook.ErrStoreLocked)
+	}
+	s.lockedBy = owner
+	return func() error {
+		if s.fault == unlockNoop {
+			return nil
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.lockedBy = ""
+		return nil
+	}, nil
+}
+
+var (
+	_ playbook.Store          = (*faulty)(nil)
+	_ playbook.ApprovalLister = (*faulty)(nil)
+	_ playbook.VerdictInbox   = (*faulty)(nil)
+	_ playbook.Locker         = (*faulty)(nil)
+)
 
 // TestRunRejectsNilStore checks that a nil store from newStore fails the
 // case clearly instead of panicking; it runs in a child process too.
