@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrClosed is returned by JSONL.Record and JSONL.Flush after Close.
@@ -77,6 +78,15 @@ type JSONLOptions struct {
 	// FileMode is the permission of a file OpenJSONL creates; zero means
 	// 0600.
 	FileMode fs.FileMode
+	// RepairTornTail lets OpenJSONL cut an incomplete last line (one with
+	// no final newline: a crash interrupted its write, so its Record call
+	// never returned and nothing acted on it) instead of refusing the
+	// file. The cut bytes are appended to the file path + ".torn" (0600,
+	// synced) before the log is truncated, and the chain then continues
+	// with a TypeLogRepaired record saying so. Only an incomplete line is
+	// ever cut: a complete line that fails its check is still refused with
+	// ErrCorruptTail.
+	RepairTornTail bool
 }
 
 func (o JSONLOptions) validate() error {
@@ -135,6 +145,8 @@ type JSONL struct {
 	token    chan struct{} // cap 1: asks one waiter to lead the next batch
 	err      error         // sticky write error
 	closed   bool
+	// tornBytes is how many bytes OpenJSONL cut off a torn last line.
+	tornBytes int
 }
 
 var _ Sink = (*JSONL)(nil)
@@ -181,7 +193,8 @@ var encPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // writer holds it; on Unix-like systems). An existing non-empty file's last record is checked (complete
 // line, well-formed, hash valid under opts.HMACKey) and the chain continues
 // from it; if that check fails, OpenJSONL returns an error wrapping
-// ErrCorruptTail and the *VerifyError reason, and appends nothing. With
+// ErrCorruptTail and the *VerifyError reason, and appends nothing (see
+// JSONLOptions.RepairTornTail for the one repair it can make). With
 // opts.VerifyOnOpen the whole file is verified first. Close closes the file.
 func OpenJSONL(path string, opts JSONLOptions) (*JSONL, error) {
 	if err := opts.validate(); err != nil {
@@ -210,6 +223,14 @@ func OpenJSONL(path string, opts JSONLOptions) (*JSONL, error) {
 		f.Close()
 		return nil, err
 	}
+	if j.tornBytes > 0 {
+		rec := Record{Time: time.Now().UTC(), Type: TypeLogRepaired, Actor: "system", Outcome: "repaired",
+			Data: map[string]any{"torn_bytes": j.tornBytes, "saved_to": filepath.Base(path) + ".torn"}}
+		if err := j.Record(context.Background(), rec); err != nil {
+			j.Close()
+			return nil, fmt.Errorf("audit: recording the repair of %s: %w", path, err)
+		}
+	}
 	if created {
 		// Make the new directory entry durable too; not every file system
 		// supports syncing a directory, so failures are ignored.
@@ -223,6 +244,18 @@ func OpenJSONL(path string, opts JSONLOptions) (*JSONL, error) {
 
 // resume reads the tail of an existing log and sets seq and head from it.
 func (j *JSONL) resume(f *os.File, path string, opts JSONLOptions) error {
+	if opts.RepairTornTail {
+		line, complete, err := lastLine(f)
+		if err != nil {
+			return fmt.Errorf("audit: open log: %w", err)
+		}
+		if line != nil && !complete {
+			if err := cutTornTail(f, path, line); err != nil {
+				return fmt.Errorf("audit: repairing the torn last line of %s: %w", path, err)
+			}
+			j.tornBytes = len(line)
+		}
+	}
 	if opts.VerifyOnOpen {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("audit: open log: %w", err)
@@ -302,6 +335,27 @@ func lastLine(f *os.File) ([]byte, bool, error) {
 		return tail[:n-1], true, nil
 	}
 	return tail, false, nil
+}
+
+// cutTornTail saves the incomplete last line torn to path.torn, then
+// truncates f before it.
+func cutTornTail(f *os.File, path string, torn []byte) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	saved, err := os.OpenFile(path+".torn", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := saved.Write(append(bytes.Clone(torn), '\n'))
+	if err := errors.Join(werr, saved.Sync(), saved.Close()); err != nil {
+		return err
+	}
+	if err := f.Truncate(fi.Size() - int64(len(torn))); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // Record redacts r, gives it the next seq, chains it and appends it, then

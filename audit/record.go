@@ -34,6 +34,10 @@ const (
 	TypeVerdictRejected Type = "approval.verdict_rejected"
 	// TypeApprovalExpired is written when a deadline passes without a verdict.
 	TypeApprovalExpired Type = "approval.expired"
+	// TypeApprovalNotice records a reminder or an escalation sent (or that
+	// failed to send) while a request waits; Outcome is the notice kind,
+	// with "-failed" appended when delivery failed.
+	TypeApprovalNotice Type = "approval.notice"
 	// TypeActionIntent is written before a containment step touches the
 	// provider. No step runs without it.
 	TypeActionIntent Type = "action.intent"
@@ -46,6 +50,11 @@ const (
 	// TypeRunUndone records that an operator reversed a finished run's
 	// containment (each step's undo has its own intent and result).
 	TypeRunUndone Type = "run.undone"
+	// TypeLogRepaired is written by OpenJSONL with
+	// JSONLOptions.RepairTornTail when it cut an incomplete last line
+	// (left by a crash mid-write) off the log; Data says how many bytes
+	// and where they were saved.
+	TypeLogRepaired Type = "audit.repaired"
 )
 
 // Record is one entry of the audit trail. It is a plain value: sinks may keep
