@@ -168,14 +168,36 @@ func (n Notifier) Request(ctx context.Context, r playbook.ApprovalRequest) error
 // Fanout returns an Approver that notifies every approver in order, and
 // reports every failure joined. A Queue can be one of them, to keep a record
 // of requests alongside real channels.
+//
+// The result is also a playbook.ApprovalFollower: Follow forwards each
+// notice (settled, reminder, escalation) to the approvers that implement
+// ApprovalFollower, in order, and joins their failures the same way.
 func Fanout(approvers ...playbook.Approver) playbook.Approver {
-	return playbook.ApproverFunc(func(ctx context.Context, r playbook.ApprovalRequest) error {
-		var errs []error
-		for i, a := range approvers {
-			if err := a.Request(ctx, r); err != nil {
+	return fanout(slices.Clone(approvers))
+}
+
+type fanout []playbook.Approver
+
+var _ playbook.ApprovalFollower = fanout(nil)
+
+func (f fanout) Request(ctx context.Context, r playbook.ApprovalRequest) error {
+	var errs []error
+	for i, a := range f {
+		if err := a.Request(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("approver %d: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f fanout) Follow(ctx context.Context, n playbook.ApprovalNotice) error {
+	var errs []error
+	for i, a := range f {
+		if fl, ok := a.(playbook.ApprovalFollower); ok {
+			if err := fl.Follow(ctx, n); err != nil {
 				errs = append(errs, fmt.Errorf("approver %d: %w", i, err))
 			}
 		}
-		return errors.Join(errs...)
-	})
+	}
+	return errors.Join(errs...)
 }

@@ -125,3 +125,33 @@ func TestFanout(t *testing.T) {
 	assert.Contains(t, err.Error(), "approver 0")
 	assert.Equal(t, []string{"bad", "ok"}, called, "every approver is notified even when one fails")
 }
+
+// followRecorder is an approver that records the notices it follows.
+type followRecorder struct {
+	mu  sync.Mutex
+	got []playbook.NoticeKind
+	err error
+}
+
+func (f *followRecorder) Request(ctx context.Context, r playbook.ApprovalRequest) error { return nil }
+
+func (f *followRecorder) Follow(ctx context.Context, n playbook.ApprovalNotice) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, n.Kind)
+	return f.err
+}
+
+func TestFanoutFollow(t *testing.T) {
+	t.Parallel()
+	down := errors.New("pager is down")
+	a, b := &followRecorder{}, &followRecorder{err: down}
+	fan := approve.Fanout(approve.NewQueue(), a, b)
+	f, ok := fan.(playbook.ApprovalFollower)
+	require.True(t, ok, "a fan-out follows notices")
+	err := f.Follow(t.Context(), playbook.ApprovalNotice{Kind: playbook.NoticeEscalation, Tier: 1})
+	require.ErrorIs(t, err, down)
+	assert.Contains(t, err.Error(), "approver 2", "the failing approver is named")
+	assert.Equal(t, []playbook.NoticeKind{playbook.NoticeEscalation}, a.got, "followers hear the notice; the queue, which does not follow, is skipped")
+	assert.Equal(t, []playbook.NoticeKind{playbook.NoticeEscalation}, b.got)
+}

@@ -50,8 +50,9 @@ type BudgetConfig struct {
 // side: it can only turn a later containment into an approval request.)
 //
 // The returned policy is safe for concurrent use (a mutex guards the
-// count) when p is, returns p's errors unchanged, and implements
-// playbook.ActionNamer when p does. Budget returns an error naming the
+// count) when p is, returns p's errors unchanged, implements
+// playbook.ActionNamer when p does, and playbook.ApprovalNamer
+// (cfg.Approval and the names p lists). Budget returns an error naming the
 // field for a nil p, a Max below 1 or a Window that is not positive.
 func Budget(p playbook.Policy, cfg BudgetConfig) (playbook.Policy, error) {
 	switch {

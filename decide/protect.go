@@ -58,8 +58,9 @@ type ProtectConfig struct {
 // its enriched profile's ID, login or email) is among cfg.Accounts.
 //
 // The returned policy is safe for concurrent use when p is, returns p's
-// errors unchanged, and implements playbook.ActionNamer when p does (with
-// p's list: protection only removes steps). Protect returns an error naming
+// errors unchanged, implements playbook.ActionNamer when p does (with
+// p's list: protection only removes steps), and playbook.ApprovalNamer
+// (cfg.Approval and the names p lists). Protect returns an error naming
 // the field for a nil p or an empty entry in cfg.Accounts or cfg.Tags.
 func Protect(p playbook.Policy, cfg ProtectConfig) (playbook.Policy, error) {
 	if p == nil {

@@ -25,12 +25,19 @@ func stepNames(steps []playbook.Step) []string {
 	return out
 }
 
+// namedPolicy is a decorator that lists the approval rules it and its inner
+// policy may name.
+type namedPolicy interface {
+	playbook.Policy
+	playbook.ApprovalNamer
+}
+
 // withNames returns outer, also implementing playbook.ActionNamer when
 // inner does, so that decorators keep the inner policy's action list.
-func withNames(outer, inner playbook.Policy) playbook.Policy {
+func withNames(outer namedPolicy, inner playbook.Policy) playbook.Policy {
 	if n, ok := inner.(playbook.ActionNamer); ok {
 		return struct {
-			playbook.Policy
+			namedPolicy
 			playbook.ActionNamer
 		}{outer, n}
 	}

@@ -301,7 +301,10 @@ func decisionData(d Decision, c *Case) map[string]any {
 
 func (x *execution) approval(ctx context.Context, d Decision) error {
 	if x.run.DryRun {
-		req := x.approvalRequest(d)
+		req, _, err := x.approvalRequest(d)
+		if err != nil {
+			return err
+		}
 		rec := audit.Record{Type: audit.TypeApprovalRequested, Rule: d.Rule, Outcome: "dry-run",
 			Data: map[string]any{"dry_run": true, "would_request": true, "summary": req.Summary, "approval": d.Approval}}
 		if err := x.record(ctx, rec); err != nil {
@@ -311,7 +314,10 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 	}
 	a := x.run.Approval
 	if a == nil {
-		req := x.approvalRequest(d)
+		req, sched, err := x.approvalRequest(d)
+		if err != nil {
+			return err
+		}
 		rec := audit.Record{Type: audit.TypeApprovalRequested, Rule: d.Rule, Outcome: string(ApprovalPending),
 			Data: map[string]any{"approval_id": req.ID, "deadline": req.Deadline, "summary": req.Summary, "summary_hash": req.SummaryHash, "approval": d.Approval}}
 		if err := x.record(ctx, rec); err != nil {
@@ -322,7 +328,8 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 		if err := x.save(ctx); err != nil {
 			return err
 		}
-		x.r.addDeadline(x.run.ID, req.Deadline)
+		_, first := dueNotices(x.run.Approval, sched, req.RequestedAt, func(NoticeRecord) bool { return false })
+		x.r.watchApproval(x.run.ID, first)
 		if err := x.openTicket(ctx, "approval required"); err != nil {
 			return err
 		}
@@ -373,7 +380,7 @@ func (x *execution) approval(ctx context.Context, d Decision) error {
 		return x.resolve(ctx, OutcomeEscalated, "approval denied"+by)
 	case ApprovalExpired:
 		x.settled(ctx, a)
-		return x.resolve(ctx, OutcomeEscalated, "approval expired at "+a.Request.Deadline.Format(time.RFC3339)+" without a verdict")
+		return x.resolve(ctx, OutcomeEscalated, "approval expired at "+a.Request.Deadline.Format(time.RFC3339)+" "+expiryReason(a))
 	}
 	return fmt.Errorf("approval has unknown status %q", a.Status)
 }
@@ -390,6 +397,24 @@ func (x *execution) settled(ctx context.Context, a *Approval) {
 	if err := safeCall("approval follower", func() error { return f.Follow(ctx, n) }); err != nil {
 		x.log.Warn("telling approvers how the approval ended failed", "approval_id", a.Request.ID, "err", err)
 	}
+}
+
+// expiryReason says why an expired request was not settled: nobody
+// answered, or the approving verdicts fell short of the quorum.
+func expiryReason(a *Approval) string {
+	n := 0
+	for _, v := range a.Verdicts {
+		if v.Approve {
+			n++
+		}
+	}
+	switch {
+	case len(a.Verdicts) == 0:
+		return "without a verdict"
+	case n == 1:
+		return "with 1 approving verdict, short of the quorum"
+	}
+	return fmt.Sprintf("with %d approving verdicts, short of the quorum", n)
 }
 
 // verdictNote tells a ticket how an approval was decided.
@@ -410,7 +435,15 @@ func verdictNote(a *Approval) string {
 	return strings.TrimSuffix(b.String(), ";") + "."
 }
 
-func (x *execution) approvalRequest(d Decision) ApprovalRequest {
+// approvalRequest builds the request for d. Its deadline comes from the
+// approval rule's schedule (see ApprovalScheduler), else from
+// Playbook.ApprovalTimeout; a rule that cannot schedule d (an approval
+// rule name nobody defined) is an error that escalates the run.
+func (x *execution) approvalRequest(d Decision) (ApprovalRequest, ApprovalSchedule, error) {
+	sched, err := x.r.approvalSchedule(d)
+	if err != nil {
+		return ApprovalRequest{}, ApprovalSchedule{}, err
+	}
 	now := x.now()
 	summary := x.summary(d)
 	sum := sha256.Sum256([]byte(summary))
@@ -418,8 +451,8 @@ func (x *execution) approvalRequest(d Decision) ApprovalRequest {
 		ID: ApprovalID(x.run.ID), RunID: x.run.ID, Subject: x.run.Event.Subject, Actor: x.run.Event.Actor,
 		Identities: x.identities(),
 		Risk:       x.run.Event.Risk, Decision: d.Clone(), Summary: summary, SummaryHash: hex.EncodeToString(sum[:]),
-		RequestedAt: now, Deadline: now.Add(x.r.pb.approvalTimeout()),
-	}
+		RequestedAt: now, Deadline: now.Add(sched.Timeout),
+	}, sched, nil
 }
 
 // identities lists every name of the subject the run knows: the event's

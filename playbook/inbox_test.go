@@ -294,3 +294,35 @@ func TestRunnerTellsFollowersHowApprovalsEnd(t *testing.T) {
 		})
 	}
 }
+
+// A deadline that passed while no runner ran is handled before Ready, so a
+// host that starts a runner, waits for Ready and then for WaitIdle sees
+// the run escalated.
+func TestRunnerFiresOverdueDeadlinesBeforeReady(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		st := store.NewMemory()
+		pb := basePlaybook(&recorder{})
+		pb.ApprovalTimeout = time.Hour
+		h1 := playbooktest.New(t, pb, playbooktest.Options{Runner: playbook.Options{Store: st}})
+		id := h1.Fire(event("e1", "alice", playbook.RespondApprove))
+		h1.Settle()
+		h1.RequireWaiting(id)
+		h1.Close()
+		time.Sleep(2 * time.Hour)
+
+		pb.Audit = []playbook.AuditSink{audit.NewMemory()}
+		r, err := playbook.NewRunner(pb, playbook.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		<-r.Ready()
+		require.NoError(t, r.WaitIdle(ctx))
+		run, err := st.GetRun(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, playbook.OutcomeEscalated, run.Outcome, "escalated by the time the runner is idle")
+		cancel()
+		require.NoError(t, <-done)
+	})
+}

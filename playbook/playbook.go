@@ -42,7 +42,9 @@ type Playbook struct {
 	// VerdictEvaluator, else the first admissible verdict decides.
 	ApprovalRule VerdictEvaluator
 	// ApprovalTimeout bounds the wait for a verdict; the request is then
-	// denied and the run escalated. Zero means DefaultApprovalTimeout.
+	// denied and the run escalated. Zero means DefaultApprovalTimeout. An
+	// ApprovalRule that is an ApprovalScheduler sets its own deadline per
+	// decision, which takes precedence.
 	ApprovalTimeout time.Duration
 	// Audit receives the trail. At least one sink is required; a nil sink
 	// is an error. Records go to every sink; a failing sink stops the run.
@@ -103,6 +105,9 @@ func (p *Playbook) Validate() error {
 		if t == "" {
 			return bad("ExtraEventTypes holds an empty type")
 		}
+	}
+	if err := p.validateApproval(); err != nil {
+		return fmt.Errorf("%w %q: %w", ErrInvalidPlaybook, p.Name, err)
 	}
 	if n, ok := p.Policy.(ActionNamer); ok {
 		names := n.ActionNames()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -219,7 +220,6 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.mu.Lock()
 			r.closed = true
 			r.mu.Unlock()
-			close(r.ready1)
 			return fmt.Errorf("playbook: runner not started: %w", err)
 		}
 		defer func() {
@@ -250,6 +250,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	for range r.concurrency {
 		workers.Go(func() { r.workLoop(execCtx) })
 	}
+
+	// Deadlines (and reminders) that fell due while no runner ran are
+	// handled before Ready, so that a host that waits for Ready and then
+	// for WaitIdle sees their runs escalated.
+	r.fireDue(ctx)
 
 	dlCtx, cancelDL := context.WithCancel(ctx)
 	dlDone := make(chan struct{})
@@ -295,10 +300,16 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer drainTimer.Stop()
 	idle := r.idleChan()
 	var interrupted bool
+	var unfinished int
 	select {
 	case <-idle:
 	case <-drainTimer.C():
 		interrupted = true
+		// Count before cancelling: interrupted runs leave the count as
+		// their workers give them up.
+		r.mu.Lock()
+		unfinished = r.pending
+		r.mu.Unlock()
 		cancelExec()
 	}
 	r.mu.Lock()
@@ -307,10 +318,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	workers.Wait()
 	if interrupted {
-		r.mu.Lock()
-		n := r.pending
-		r.mu.Unlock()
-		return fmt.Errorf("playbook: drain timed out after %s; %d runs interrupted, left in the store to resume", r.drain, n)
+		return fmt.Errorf("playbook: drain timed out after %s; %d runs interrupted, left in the store to resume", r.drain, unfinished)
 	}
 	return nil
 }
@@ -647,8 +655,16 @@ func (r *Runner) idleChan() <-chan struct{} {
 }
 
 // Ready returns a channel closed once Run has resumed the store's
-// unfinished runs and started executing: from then on WaitIdle accounts
-// for them.
+// unfinished runs, handled the approval deadlines that passed while no
+// runner ran, and started executing: from then on WaitIdle accounts for
+// them. It is never closed when Run fails to start (another runner holds
+// the store's Locker), so wait for Run's return as well:
+//
+//	select {
+//	case <-runner.Ready():
+//	case err := <-runDone:
+//		return err
+//	}
 func (r *Runner) Ready() <-chan struct{} { return r.ready1 }
 
 // WaitIdle blocks until no run is queued or executing (runs waiting for a
@@ -704,21 +720,43 @@ type deadlineItem struct {
 	at    time.Time
 }
 
-type deadlineHeap []deadlineItem
+// deadlineHeap orders the times at which waiting approvals need
+// attention (a notice or the deadline), earliest first. It is guarded by
+// Runner.mu.
+type deadlineHeap struct {
+	items []deadlineItem
+	// known holds the runs this runner has checked since it started: a
+	// run it has not seen yet is checked at once, so that notices that
+	// fell due while no runner ran are sent.
+	known map[string]bool
+	// inflight holds the notices (run id | notice key) this runner is
+	// delivering.
+	inflight map[string]bool
+}
 
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadlineItem)) }
+func (h deadlineHeap) Len() int           { return len(h.items) }
+func (h deadlineHeap) Less(i, j int) bool { return h.items[i].at.Before(h.items[j].at) }
+func (h deadlineHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *deadlineHeap) Push(x any)        { h.items = append(h.items, x.(deadlineItem)) }
 func (h *deadlineHeap) Pop() any {
-	old := *h
+	old := h.items
 	it := old[len(old)-1]
-	*h = old[:len(old)-1]
+	h.items = old[:len(old)-1]
 	return it
 }
 
+// addDeadline asks for run runID's approval to be checked at at (its
+// deadline or its next notice); a run this runner has not checked yet is
+// checked at once.
 func (r *Runner) addDeadline(runID string, at time.Time) {
 	r.mu.Lock()
+	if r.dl.known == nil {
+		r.dl.known = make(map[string]bool)
+	}
+	if !r.dl.known[runID] {
+		r.dl.known[runID] = true
+		at = time.Time{}
+	}
 	heap.Push(&r.dl, deadlineItem{runID: runID, at: at})
 	r.mu.Unlock()
 	select {
@@ -727,30 +765,31 @@ func (r *Runner) addDeadline(runID string, at time.Time) {
 	}
 }
 
-// watchDeadlines fires approval deadlines: one timer for the earliest, no
-// goroutine per waiting run.
+// watchApproval starts watching a request this runner just made: its
+// first check is at first (its first notice or its deadline).
+func (r *Runner) watchApproval(runID string, first time.Time) {
+	r.mu.Lock()
+	if r.dl.known == nil {
+		r.dl.known = make(map[string]bool)
+	}
+	r.dl.known[runID] = true
+	r.mu.Unlock()
+	r.addDeadline(runID, first)
+}
+
+// forgetDeadline drops what the runner keeps about a run whose approval
+// is settled.
+func (r *Runner) forgetDeadline(runID string) {
+	r.mu.Lock()
+	delete(r.dl.known, runID)
+	r.mu.Unlock()
+}
+
+// watchDeadlines fires approval deadlines, reminders and escalations: one
+// timer for the earliest, no goroutine per waiting run.
 func (r *Runner) watchDeadlines(ctx context.Context) {
 	for {
-		now := r.clock.Now()
-		var due []string
-		var next time.Duration = -1
-		r.mu.Lock()
-		for r.dl.Len() > 0 {
-			if d := r.dl[0].at.Sub(now); d > 0 {
-				next = d
-				break
-			}
-			due = append(due, heap.Pop(&r.dl).(deadlineItem).runID)
-		}
-		r.mu.Unlock()
-		for _, id := range due {
-			if err := r.expire(ctx, id); err != nil && ctx.Err() == nil {
-				r.log.Error("expiring approval failed", "run_id", id, "err", err)
-			}
-		}
-		if len(due) > 0 {
-			continue
-		}
+		next := r.fireDue(ctx)
 		var timer Timer
 		var timerC <-chan time.Time
 		if next >= 0 {
@@ -767,6 +806,39 @@ func (r *Runner) watchDeadlines(ctx context.Context) {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+	}
+}
+
+// fireDue handles every deadline, reminder and escalation that is due, until
+// none is, and returns how long until the next one (-1 for none).
+func (r *Runner) fireDue(ctx context.Context) time.Duration {
+	for {
+		now := r.clock.Now()
+		var due []string
+		var next time.Duration = -1
+		r.mu.Lock()
+		for r.dl.Len() > 0 {
+			if d := r.dl.items[0].at.Sub(now); d > 0 {
+				next = d
+				break
+			}
+			it := heap.Pop(&r.dl).(deadlineItem)
+			if !slices.Contains(due, it.runID) {
+				due = append(due, it.runID)
+			}
+		}
+		r.mu.Unlock()
+		if len(due) == 0 {
+			return next
+		}
+		for _, id := range due {
+			if err := r.approvalDue(ctx, id); err != nil && ctx.Err() == nil {
+				r.log.Error("handling a due approval failed", "run_id", id, "err", err)
+			}
+		}
+		if ctx.Err() != nil {
+			return -1
 		}
 	}
 }

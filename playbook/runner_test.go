@@ -645,6 +645,7 @@ func TestRunnerResumesInterruptedStep(t *testing.T) {
 		cancel()
 		err = <-done
 		require.Error(t, err, "the drain timed out on the blocked step")
+		assert.ErrorContains(t, err, "1 runs interrupted", "the error counts the interrupted run")
 		run, err := st.GetRun(t.Context(), id)
 		require.NoError(t, err)
 		assert.Equal(t, playbook.RunRunning, run.State, "the interrupted run stays unfinished")

@@ -46,6 +46,10 @@ type Approval struct {
 	Verdicts []Verdict       `json:"verdicts,omitempty"`
 	// DecidedAt is when Status left pending.
 	DecidedAt time.Time `json:"decided_at,omitzero"`
+	// Notices are the reminders and escalations the runner sent (or
+	// began to send) for the request, so that a restarted runner does
+	// not send them again. See ApprovalScheduler.
+	Notices []NoticeRecord `json:"notices,omitempty"`
 }
 
 // Run is the persisted state of one run.
@@ -104,6 +108,7 @@ func (r Run) Clone() Run {
 		a.Request.Decision = a.Request.Decision.Clone()
 		a.Request.Identities = slices.Clone(a.Request.Identities)
 		a.Verdicts = slices.Clone(a.Verdicts)
+		a.Notices = slices.Clone(a.Notices)
 		r.Approval = &a
 	}
 	return r

@@ -138,13 +138,8 @@ func (r *Runner) rejectVerdict(ctx context.Context, run Run, v Verdict, cause er
 	return refused
 }
 
-// expire denies an approval whose deadline passed and escalates its run.
-func (r *Runner) expire(ctx context.Context, runID string) error {
-	r.approvalMu.Lock()
-	defer r.approvalMu.Unlock()
-	return r.expireLocked(ctx, runID)
-}
-
+// expireLocked denies an approval whose deadline passed and escalates its
+// run. The caller holds approvalMu.
 func (r *Runner) expireLocked(ctx context.Context, runID string) error {
 	run, err := r.store.GetRun(ctx, runID)
 	if err != nil {
@@ -161,7 +156,7 @@ func (r *Runner) expireLocked(ctx context.Context, runID string) error {
 	}
 	rec := audit.Record{Time: now, Type: audit.TypeApprovalExpired, RunID: run.ID, EventID: run.Event.ID, Subject: run.Subject,
 		Actor: "system", Outcome: string(ApprovalExpired),
-		Data: map[string]any{"approval_id": a.Request.ID, "deadline": a.Request.Deadline, "verdicts": len(a.Verdicts)}}
+		Data: map[string]any{"approval_id": a.Request.ID, "deadline": a.Request.Deadline, "verdicts": len(a.Verdicts), "reason": "deadline passed " + expiryReason(a)}}
 	if err := r.record(ctx, rec); err != nil {
 		return err
 	}
@@ -169,6 +164,7 @@ func (r *Runner) expireLocked(ctx context.Context, runID string) error {
 	if _, err := r.store.UpdateRun(ctx, run); err != nil {
 		return err
 	}
+	r.forgetDeadline(runID)
 	r.log.Warn("approval expired; escalating", "run_id", runID)
 	r.continueRun(run)
 	return nil
