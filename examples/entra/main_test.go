@@ -7,11 +7,18 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +27,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iamplaybook/iamplaybook/approve"
 	"github.com/iamplaybook/iamplaybook/audit"
+	"github.com/iamplaybook/iamplaybook/playbook"
 	"github.com/iamplaybook/iamplaybook/providers/entra/entratest"
+	"github.com/iamplaybook/iamplaybook/store/sqlite"
 )
 
 const (
@@ -41,6 +51,19 @@ type tenant struct {
 // users whose disabling Graph refuses with 403 and 401), each with a high
 // risk detection; and Ray, just made Global Administrator by an app.
 func newTenant(t *testing.T) *tenant {
+	return seedTenant(t, func(tn *tenant) []string { return []string{tn.ana, tn.gus, tn.breakGlass, tn.dave, tn.erin} })
+}
+
+// newPrivilegedTenant seeds the same directory, but only Gus's risk
+// detection and Ray's grant: the two cases that wait for approval.
+func newPrivilegedTenant(t *testing.T) *tenant {
+	return seedTenant(t, func(tn *tenant) []string { return []string{tn.gus} })
+}
+
+// seedTenant seeds the directory with a high risk detection for the users
+// risky names (each Identity Protection read takes a second of the
+// tenant's throttle, so tests seed only what they check).
+func seedTenant(t *testing.T, risky func(tn *tenant) []string) *tenant {
 	emu := entratest.New(entratest.Options{})
 	emu.Start()
 	t.Cleanup(emu.Close)
@@ -61,7 +84,7 @@ func newTenant(t *testing.T) *tenant {
 		_, err := emu.AssignRole(id, entratest.GlobalAdministrator)
 		require.NoError(t, err)
 	}
-	for _, id := range []string{tn.ana, tn.gus, tn.breakGlass, tn.dave, tn.erin} {
+	for _, id := range risky(tn) {
 		_, err := emu.AddRiskDetection(entratest.RiskDetection{UserID: id, RiskLevel: "high", RiskEventType: "unfamiliarFeatures",
 			DetectedAt: time.Now().Add(-10 * time.Minute)})
 		require.NoError(t, err)
@@ -75,6 +98,17 @@ func newTenant(t *testing.T) *tenant {
 	return tn
 }
 
+// linkKey signs the approval links in the tests; webhookSecret signs the
+// webhook's POSTs.
+const (
+	linkKey       = "test-link-key-0123456789-abcdefghijklmnop"
+	webhookSecret = "test-webhook-secret-0123456789-abcdefghij"
+	lead          = "lead@contoso.example"
+	// pagesURL is where approvers reach the pages (a front end in
+	// production); the tests send the requests to the listen address.
+	pagesURL = "http://approvals.contoso.example/approve"
+)
+
 func (tn *tenant) env(extra map[string]string) func(string) string {
 	m := map[string]string{"ENTRA_TENANT_ID": tn.emu.TenantID(), "ENTRA_CLIENT_ID": appID, "ENTRA_CLIENT_SECRET": appSecret}
 	for k, v := range extra {
@@ -83,10 +117,16 @@ func (tn *tenant) env(extra map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-func (tn *tenant) args(auditPath string, extra ...string) []string {
-	return append([]string{"--graph-url", tn.emu.GraphURL(), "--token-url", tn.emu.TokenURL(), "--audit", auditPath,
+// args are the responder's flags with its database and audit trail in dir.
+func (tn *tenant) args(dir string, extra ...string) []string {
+	return append([]string{"--graph-url", tn.emu.GraphURL(), "--token-url", tn.emu.TokenURL(),
+		"--db", filepath.Join(dir, "runs.db"), "--audit", filepath.Join(dir, "audit.jsonl"),
 		"--poll-interval", "2s", "--break-glass", "breakglass@contoso.example"}, extra...)
 }
+
+// withApprovals are the flags that turn the web approval channel on, with
+// the lead as the one approver.
+var withApprovals = []string{"--approvers", lead, "--approval-listen", "127.0.0.1:0", "--approval-base-url", pagesURL}
 
 // syncBuffer is an io.Writer safe for the responder's concurrent logging.
 type syncBuffer struct {
@@ -137,37 +177,132 @@ func outcomes(recs []audit.Record) (resolved map[string][]string, approvals map[
 	return resolved, approvals
 }
 
-// runUntil runs the responder until done reports true about the audit
-// trail (checked as it grows), then stops it and returns the final trail.
-func runUntil(t *testing.T, args []string, env func(string) string, auditPath string, done func([]audit.Record) bool) ([]audit.Record, string) {
+// responder is one start of the program, in process.
+type responder struct {
+	t         *testing.T
+	out       *syncBuffer
+	auditPath string
+	cancel    context.CancelFunc
+	errc      chan error
+}
+
+// start runs the program with args and env until stop.
+func start(t *testing.T, args []string, env func(string) string) *responder {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	out := &syncBuffer{}
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, args, env, out) }()
+	r := &responder{t: t, out: &syncBuffer{}, cancel: cancel, errc: make(chan error, 1)}
+	for i, a := range args {
+		if a == "--audit" {
+			r.auditPath = args[i+1]
+		}
+	}
+	go func() { r.errc <- run(ctx, args, env, r.out) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.errc
+	})
+	return r
+}
+
+// waitFor waits until done reports true about the audit trail (checked
+// as it grows).
+func (r *responder) waitFor(what string, done func([]audit.Record) bool) {
+	r.t.Helper()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(2 * time.Minute)
-	for !done(trail(auditPath)) {
+	for !done(trail(r.auditPath)) {
 		select {
-		case err := <-errc:
-			t.Fatalf("the responder stopped early: %v\n%s", err, out.String())
+		case err := <-r.errc:
+			r.errc <- err
+			r.t.Fatalf("the responder stopped before %s: %v\n%s", what, err, r.out.String())
 		case <-deadline:
-			cancel()
-			<-errc
-			t.Fatalf("the expected runs did not complete; log:\n%s", out.String())
+			r.t.Fatalf("%s did not happen; log:\n%s", what, r.out.String())
 		case <-tick.C:
 		}
 	}
-	cancel()
-	require.NoError(t, <-errc)
-	f, err := os.Open(auditPath)
-	require.NoError(t, err)
+}
+
+// stop stops the program, checks it stopped cleanly and that the audit
+// trail's hash chain verifies, and returns the trail and the log.
+func (r *responder) stop() ([]audit.Record, string) {
+	r.t.Helper()
+	r.cancel()
+	err := <-r.errc
+	r.errc <- nil // for the cleanup
+	require.NoError(r.t, err, r.out.String())
+	f, err := os.Open(r.auditPath)
+	require.NoError(r.t, err)
 	defer f.Close()
 	_, err = audit.Verify(f, audit.VerifyOptions{})
-	require.NoError(t, err, "the audit trail's hash chain verifies")
-	return trail(auditPath), out.String()
+	require.NoError(r.t, err, "the audit trail's hash chain verifies")
+	return trail(r.auditPath), r.out.String()
+}
+
+// runUntil runs the responder until done reports true about the audit
+// trail, then stops it and returns the final trail and the log.
+func runUntil(t *testing.T, args []string, env func(string) string, done func([]audit.Record) bool) ([]audit.Record, string) {
+	t.Helper()
+	r := start(t, args, env)
+	r.waitFor("the expected runs", done)
+	return r.stop()
+}
+
+var (
+	linkLine   = regexp.MustCompile(`msg="approval link" approver=(\S+) approval_id=(\S+) subject=(\S+) .*url=("(?:[^"\\]|\\.)*"|\S+)`)
+	listenLine = regexp.MustCompile(`approval_listen=(\S+)`)
+	formField  = regexp.MustCompile(`name="(csrf|h)" value="([^"]+)"`)
+)
+
+// link returns the first approval link the log delivered to approver
+// about subject.
+func link(t *testing.T, log, approver, subject string) string {
+	t.Helper()
+	for _, m := range linkLine.FindAllStringSubmatch(log, -1) {
+		if m[1] != approver || m[3] != subject {
+			continue
+		}
+		u := m[4]
+		if strings.HasPrefix(u, `"`) {
+			var err error
+			u, err = strconv.Unquote(u)
+			require.NoError(t, err)
+		}
+		require.True(t, strings.HasPrefix(u, pagesURL+"?"), "the link points at --approval-base-url: %s", u)
+		return u
+	}
+	t.Fatalf("no approval link for %s about %s in the log:\n%s", approver, subject, log)
+	return ""
+}
+
+// answer does what an approver's browser does with link: open it from the
+// pages the responder serves (at its listen address, printed in its
+// start-up line), read the page, and press the button for decision. It
+// returns the page that answers the post.
+func answer(t *testing.T, log, link, decision string) string {
+	t.Helper()
+	m := listenLine.FindStringSubmatch(log)
+	require.NotNil(t, m, "the start-up line names the listen address")
+	u := "http://" + m[1] + strings.TrimPrefix(link, "http://approvals.contoso.example")
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	resp, err := client.Get(u)
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(page))
+	form := url.Values{"decision": {decision}, "reason": {"checked with the user by phone"}}
+	for _, f := range formField.FindAllStringSubmatch(string(page), -1) {
+		form.Set(f[1], f[2])
+	}
+	require.Len(t, form, 4, "the page carries its form token and summary hash:\n%s", page)
+	resp, err = client.Post(u, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	return string(body)
 }
 
 func key(id string) string { return "entra:" + id }
@@ -184,32 +319,108 @@ func all(outs []string, want string) bool {
 	return true
 }
 
-// TestEnforce runs the responder in enforce mode against the emulator: the
-// standard user is contained, the Global Administrators go to approval,
-// the break-glass account is never touched, and 403 and 401 escalate with
-// Graph's error code in the audit trail.
+// webhookReceiver is an on-call system receiving the approval webhook: it
+// checks each POST's signature and keeps the payloads.
+type webhookReceiver struct {
+	mu       sync.Mutex
+	payloads []approve.WebhookPayload
+	refused  int
+}
+
+func (w *webhookReceiver) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = approve.VerifyWebhook([]byte(webhookSecret), r.Header, body, time.Now(), 5*time.Minute)
+	}
+	var p approve.WebhookPayload
+	if err == nil {
+		err = json.Unmarshal(body, &p)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.refused++
+		http.Error(rw, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	w.payloads = append(w.payloads, p)
+}
+
+func (w *webhookReceiver) received() ([]approve.WebhookPayload, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.payloads), w.refused
+}
+
+// TestEnforce runs the responder in enforce mode against the emulator, on
+// a SQLite file, with the web approval channel and the webhook: the
+// standard user is contained; the Global Administrators go to approval and
+// their approver receives links, in the log and (as recipients) through the
+// signed webhook; approving Gus's through the web page contains him,
+// denying Ray's grant leaves it in place and escalates; the break-glass
+// account is never touched; 403 and 401 escalate with Graph's error code
+// in the audit trail; no secret reaches the log or the trail.
 func TestEnforce(t *testing.T) {
 	t.Parallel()
 	tn := newTenant(t)
-	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
-	recs, log := runUntil(t, tn.args(auditPath, "--enforce", "--state-dir", t.TempDir()), tn.env(nil), auditPath, func(recs []audit.Record) bool {
+	hooks := &webhookReceiver{}
+	hookSrv := httptest.NewServer(hooks)
+	t.Cleanup(hookSrv.Close)
+	dir := t.TempDir()
+	env := tn.env(map[string]string{"IAMPLAYBOOK_LINK_KEY": linkKey, "IAMPLAYBOOK_WEBHOOK_SECRET": webhookSecret})
+	args := tn.args(dir, append(slices.Clone(withApprovals), "--enforce", "--state-dir", t.TempDir(), "--approval-webhook", hookSrv.URL)...)
+
+	r := start(t, args, env)
+	r.waitFor("the first runs", func(recs []audit.Record) bool {
 		res, appr := outcomes(recs)
 		return len(res[key(tn.ana)]) > 0 && len(res[key(tn.breakGlass)]) > 0 && len(res[key(tn.dave)]) > 0 &&
 			len(res[key(tn.erin)]) > 0 && appr[key(tn.gus)] > 0 && appr[key(tn.ray)] > 0
 	})
-	res, appr := outcomes(recs)
+	gus, _ := tn.emu.User(tn.gus)
+	require.False(t, gus.Disabled, "the Global Administrator waits for approval")
+	log := r.out.String()
+	assert.Contains(t, log, "approval required", "requests are announced in the log")
+
+	done := answer(t, log, link(t, log, lead, key(tn.gus)), "approve")
+	assert.Contains(t, done, "Your approval was recorded")
+	done = answer(t, log, link(t, log, lead, key(tn.ray)), "deny")
+	assert.Contains(t, done, "Your denial was recorded")
+	r.waitFor("the approved and denied runs", func(recs []audit.Record) bool {
+		res, _ := outcomes(recs)
+		return slices.Contains(res[key(tn.gus)], "contained") && slices.Contains(res[key(tn.ray)], "escalated")
+	})
+	recs, log := r.stop()
+	res, _ := outcomes(recs)
 
 	assert.True(t, all(res[key(tn.ana)], "contained"), "ana: %v", res[key(tn.ana)])
 	ana, _ := tn.emu.User(tn.ana)
 	assert.True(t, ana.Disabled, "ana is disabled")
 	assert.Zero(t, ana.Sessions, "ana's sessions are revoked")
 
-	assert.Empty(t, res[key(tn.gus)], "the Global Administrator waits for approval")
-	gus, _ := tn.emu.User(tn.gus)
-	assert.False(t, gus.Disabled)
-	assert.Contains(t, log, "approval required", "approvers are told through the log")
-	assert.Positive(t, appr[key(tn.ray)], "the new Global Administrator's grant waits for approval")
-	assert.True(t, tn.emu.HasRole(tn.ray, entratest.GlobalAdministrator))
+	gus, _ = tn.emu.User(tn.gus)
+	assert.True(t, gus.Disabled, "approved through the web page, Gus is disabled")
+	assert.Zero(t, gus.Sessions)
+	assert.True(t, tn.emu.HasRole(tn.ray, entratest.GlobalAdministrator), "denied, Ray's grant stays")
+	verdicts := 0
+	for _, rec := range recs {
+		if rec.Type == audit.TypeVerdict {
+			verdicts++
+			assert.Equal(t, lead, rec.Actor, "%+v", rec)
+			assert.Equal(t, "web", rec.Data["channel"], "%+v", rec)
+		}
+	}
+	assert.Equal(t, 2, verdicts, "the two web verdicts are audited")
+
+	payloads, refused := hooks.received()
+	assert.Zero(t, refused, "every webhook POST is signed with the shared secret")
+	requested := map[string][]string{}
+	for _, p := range payloads {
+		if p.Kind == "requested" {
+			requested[p.Subject.Key()] = p.Recipients
+		}
+	}
+	assert.Equal(t, []string{lead}, requested[key(tn.gus)], "the webhook names whom to tell about Gus")
+	assert.Equal(t, []string{lead}, requested[key(tn.ray)])
 
 	assert.True(t, all(res[key(tn.breakGlass)], "escalated"), "break-glass: %v", res[key(tn.breakGlass)])
 	bg, _ := tn.emu.User(tn.breakGlass)
@@ -243,19 +454,139 @@ func TestEnforce(t *testing.T) {
 		// 403: one PATCH per run. 401: one PATCH, a new token, one more.
 		assert.Positive(t, n, p[0])
 	}
-	assert.NotContains(t, log, appSecret)
-	raw, err := os.ReadFile(auditPath)
+	raw, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
 	require.NoError(t, err)
-	assert.NotContains(t, string(raw), appSecret)
+	for _, secret := range []string{appSecret, linkKey, webhookSecret} {
+		assert.NotContains(t, log, secret)
+		assert.NotContains(t, string(raw), secret)
+	}
+}
+
+// TestRestart stops the responder while Gus's and Ray's runs wait for
+// approval, approves Gus's meanwhile as the operator CLI does (a verdict
+// posted to the file's inbox while no responder runs), and starts it again
+// on the same file: the waiting runs are still there, Gus's verdict is
+// applied, and Ray's link, delivered before the restart, still works on
+// the new start's pages. A second responder on the same file is refused at
+// once with the lock error.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	tn := newPrivilegedTenant(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "runs.db")
+	env := tn.env(map[string]string{"IAMPLAYBOOK_LINK_KEY": linkKey})
+	args := tn.args(dir, append(slices.Clone(withApprovals), "--enforce", "--state-dir", filepath.Join(dir, "cursors"))...)
+
+	first := start(t, args, env)
+	first.waitFor("the approval requests", func(recs []audit.Record) bool {
+		_, appr := outcomes(recs)
+		return appr[key(tn.gus)] > 0 && appr[key(tn.ray)] > 0
+	})
+	_, log1 := first.stop()
+	rayLink := link(t, log1, lead, key(tn.ray))
+	gus, _ := tn.emu.User(tn.gus)
+	require.False(t, gus.Disabled)
+
+	// The operator CLI's path: open the file without the lock, find the
+	// pending approval, post a verdict to the inbox.
+	st, err := sqlite.Open(t.Context(), db, sqlite.Options{MustExist: true})
+	require.NoError(t, err)
+	pending, err := st.PendingApprovals(t.Context(), 0)
+	require.NoError(t, err)
+	var gusRun playbook.Run
+	subjects := map[string]bool{}
+	for _, r := range pending {
+		subjects[r.Event.Subject.Key()] = true
+		if r.Event.Subject.Key() == key(tn.gus) && gusRun.ID == "" {
+			gusRun = r
+		}
+	}
+	require.True(t, subjects[key(tn.gus)] && subjects[key(tn.ray)], "the waiting runs are in the file: %v", subjects)
+	req := gusRun.Approval.Request
+	_, err = st.PostVerdict(t.Context(), playbook.Verdict{ApprovalID: req.ID, Approver: lead, Approve: true,
+		Reason: "Gus confirmed by phone", Channel: "cli", SummaryHash: req.SummaryHash, At: time.Now()})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	second := start(t, args, env)
+	second.waitFor("Gus's containment after the restart", func(recs []audit.Record) bool {
+		res, _ := outcomes(recs)
+		return slices.Contains(res[key(tn.gus)], "contained")
+	})
+	gus, _ = tn.emu.User(tn.gus)
+	assert.True(t, gus.Disabled, "the verdict given while no responder ran is applied")
+
+	// Another responder on the same file stops at once, naming the lock,
+	// before it opens the audit trail or listens.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	err = run(ctx, args, env, &syncBuffer{})
+	require.ErrorIs(t, err, playbook.ErrStoreLocked)
+	assert.Contains(t, err.Error(), "another responder runs on "+db)
+	assert.Contains(t, err.Error(), "entra responder on", "the error names the holder")
+
+	answer(t, second.out.String(), rayLink, "approve")
+	second.waitFor("Ray's containment after the restart", func(recs []audit.Record) bool {
+		res, _ := outcomes(recs)
+		return slices.Contains(res[key(tn.ray)], "contained")
+	})
+	recs, _ := second.stop()
+	assert.False(t, tn.emu.HasRole(tn.ray, entratest.GlobalAdministrator), "approved with the link from before the restart, Ray's grant is removed")
+	channels := map[string]string{}
+	for _, r := range recs {
+		if r.Type == audit.TypeVerdict {
+			channels[r.Subject], _ = r.Data["channel"].(string)
+		}
+	}
+	assert.Equal(t, map[string]string{key(tn.gus): "cli", key(tn.ray): "web"}, channels, "both verdicts are in the one audit trail")
+}
+
+// TestCLIApprovals runs the responder without --approvers, the safe
+// default: the privileged case waits, its notice in the log says how to
+// answer it with the operator CLI, and a verdict posted to the file's
+// inbox while the responder runs (what "iamplaybook approve" does) is
+// applied.
+func TestCLIApprovals(t *testing.T) {
+	t.Parallel()
+	tn := newPrivilegedTenant(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "runs.db")
+	r := start(t, tn.args(dir, "--enforce"), tn.env(nil))
+	r.waitFor("Gus's approval request", func(recs []audit.Record) bool {
+		_, appr := outcomes(recs)
+		return appr[key(tn.gus)] > 0
+	})
+	assert.Contains(t, r.out.String(), "approvals=\"operator CLI only: iamplaybook --db "+db+" approvals list\"")
+	assert.NotContains(t, r.out.String(), "approval link", "nobody is invited without --approvers")
+
+	st, err := sqlite.Open(t.Context(), db, sqlite.Options{MustExist: true})
+	require.NoError(t, err)
+	pending, err := st.PendingApprovals(t.Context(), 0)
+	require.NoError(t, err)
+	i := slices.IndexFunc(pending, func(r playbook.Run) bool { return r.Event.Subject.Key() == key(tn.gus) })
+	require.GreaterOrEqual(t, i, 0, "Gus's run waits in the file")
+	req := pending[i].Approval.Request
+	assert.Contains(t, r.out.String(), "iamplaybook --db "+db+" approve "+req.ID+" --by NAME", "the notice says how to answer")
+	_, err = st.PostVerdict(t.Context(), playbook.Verdict{ApprovalID: req.ID, Approver: "oncall@contoso.example", Approve: true,
+		Reason: "confirmed with Gus", Channel: "cli", SummaryHash: req.SummaryHash, At: time.Now()})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	r.waitFor("Gus's containment", func(recs []audit.Record) bool {
+		res, _ := outcomes(recs)
+		return slices.Contains(res[key(tn.gus)], "contained")
+	})
+	r.stop()
+	gus, _ := tn.emu.User(tn.gus)
+	assert.True(t, gus.Disabled, "the CLI verdict is applied")
 }
 
 // TestShadow runs the responder without --enforce: everything is decided
 // and audited, nothing is written to the tenant.
 func TestShadow(t *testing.T) {
 	t.Parallel()
-	tn := newTenant(t)
-	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
-	recs, _ := runUntil(t, tn.args(auditPath), tn.env(nil), auditPath, func(recs []audit.Record) bool {
+	tn := seedTenant(t, func(tn *tenant) []string { return []string{tn.ana, tn.gus, tn.breakGlass} })
+	recs, _ := runUntil(t, tn.args(t.TempDir()), tn.env(nil), func(recs []audit.Record) bool {
 		res, _ := outcomes(recs)
 		return len(res[key(tn.ana)]) > 0 && len(res[key(tn.gus)]) > 0 && len(res[key(tn.breakGlass)]) > 0
 	})
@@ -282,7 +613,8 @@ func TestCertificateCredential(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"--graph-url", emu.GraphURL(), "--token-url", emu.TokenURL(), "--audit", filepath.Join(dir, "a.jsonl"), "--poll-interval", "1s"},
+		errc <- run(ctx, []string{"--graph-url", emu.GraphURL(), "--token-url", emu.TokenURL(), "--audit", filepath.Join(dir, "a.jsonl"),
+			"--db", filepath.Join(dir, "runs.db"), "--poll-interval", "1s"},
 			func(k string) string { return env[k] }, &syncBuffer{})
 	}()
 	for emu.TokensIssued() == 0 {
@@ -319,13 +651,21 @@ func TestBadConfiguration(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	good := map[string]string{"ENTRA_TENANT_ID": "contoso.example", "ENTRA_CLIENT_ID": appID, "ENTRA_CLIENT_SECRET": appSecret}
-	with := func(k, v string) map[string]string {
+	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for a, b := range good {
 			m[a] = b
 		}
-		m[k] = v
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
 		return m
+	}
+	withKey := with("IAMPLAYBOOK_LINK_KEY", linkKey)
+	notDB := filepath.Join(dir, "notes.db")
+	require.NoError(t, os.WriteFile(notDB, []byte("these are not the runs you are looking for\n"), 0o600))
+	approvers := func(extra ...string) []string {
+		return append([]string{"--approvers", lead + ",second@contoso.example", "--approval-listen", "127.0.0.1:0"}, extra...)
 	}
 	for _, tc := range []struct {
 		name string
@@ -341,14 +681,32 @@ func TestBadConfiguration(t *testing.T) {
 		{"stray argument", []string{"now"}, good, "unexpected arguments"},
 		{"unknown flag", []string{"--force"}, good, "flag provided but not defined"},
 		{"relative Graph URL", []string{"--graph-url", "graph.example/v1.0"}, good, "Config.GraphURL"},
+		{"not a database", []string{"--db", notDB}, good, notDB},
+		{"database directory missing", []string{"--db", filepath.Join(dir, "missing", "runs.db")}, good, "--db"},
+		{"approval flags without approvers", []string{"--quorum", "2", "--approval-webhook", "https://oncall.example/hook"}, withKey, "approval flags (--approval-webhook, --quorum) need --approvers"},
+		{"escalate-after without escalate-to", approvers("--escalate-after", "1h"), withKey, "--escalate-after needs --escalate-to"},
+		{"no link key", approvers(), good, "--approvers needs IAMPLAYBOOK_LINK_KEY"},
+		{"short link key", approvers(), with("IAMPLAYBOOK_LINK_KEY", "too-short-a-key"), "at least 32 bytes"},
+		{"webhook without secret", approvers("--approval-webhook", "https://oncall.example/hook"), withKey, "--approval-webhook needs IAMPLAYBOOK_WEBHOOK_SECRET"},
+		{"webhook not a URL", approvers("--approval-webhook", "oncall.example/hook"), with("IAMPLAYBOOK_LINK_KEY", linkKey, "IAMPLAYBOOK_WEBHOOK_SECRET", webhookSecret), "WebhookConfig.URL"},
+		{"quorum above approvers", approvers("--quorum", "3"), withKey, "Quorum 3 exceeds the 2 distinct eligible approvers"},
+		{"escalation after the deadline", approvers("--escalate-to", "ciso@contoso.example", "--escalate-after", "5h"), withKey, "is not before the Deadline"},
+		{"short reminders", approvers("--approval-remind", "10s"), withKey, "RemindEvery is 10s"},
+		{"relative base URL", approvers("--approval-base-url", "approvals.example/approve"), withKey, "Config.BaseURL"},
+		{"bad listen address", approvers("--approval-listen", "127.0.0.1:99999"), withKey, "--approval-listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			args := append([]string{"--audit", filepath.Join(t.TempDir(), "a.jsonl")}, tc.args...)
-			err := run(t.Context(), args, func(k string) string { return tc.env[k] }, &syncBuffer{})
+			tmp := t.TempDir()
+			args := append([]string{"--audit", filepath.Join(tmp, "a.jsonl"), "--db", filepath.Join(tmp, "runs.db")}, tc.args...)
+			out := &syncBuffer{}
+			err := run(t.Context(), args, func(k string) string { return tc.env[k] }, out)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
-			assert.NotContains(t, err.Error(), appSecret)
+			for _, secret := range []string{appSecret, linkKey, webhookSecret, "too-short-a-key"} {
+				assert.NotContains(t, err.Error(), secret)
+				assert.NotContains(t, out.String(), secret)
+			}
 		})
 	}
 }

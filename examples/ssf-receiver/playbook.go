@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iamplaybook/iamplaybook/approve"
 	"github.com/iamplaybook/iamplaybook/contain"
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/enrich"
@@ -62,8 +61,9 @@ func (p *signalPolicy) ActionNames() []string {
 
 // buildPlaybook assembles the playbook: enrichment from the directory, the
 // signal policy behind break-glass protection, retried containment
-// actions, and an approval queue (requests wait for people).
-func buildPlaybook(idp *fake.Provider, dryRun bool, sinks ...playbook.AuditSink) (playbook.Playbook, *approve.Queue, error) {
+// actions, and the approval channel newApprover built (its rule, when it
+// has one, decides whose verdicts count; timeout bounds the wait).
+func buildPlaybook(idp *fake.Provider, dryRun bool, approval approvals, timeout time.Duration, sinks ...playbook.AuditSink) (playbook.Playbook, error) {
 	enricher, err := enrich.Parallel(enrich.Options{},
 		enrich.Required("profile", idp.ProfileEnricher(), 5*time.Second),
 		enrich.Required("roles", idp.RolesEnricher(), 5*time.Second),
@@ -71,32 +71,32 @@ func buildPlaybook(idp *fake.Provider, dryRun bool, sinks ...playbook.AuditSink)
 		enrich.Optional("risk", idp.RiskEnricher(), 5*time.Second),
 	)
 	if err != nil {
-		return playbook.Playbook{}, nil, err
+		return playbook.Playbook{}, err
 	}
 	routed, err := newSignalPolicy()
 	if err != nil {
-		return playbook.Playbook{}, nil, err
+		return playbook.Playbook{}, err
 	}
 	policy, err := decide.Protect(routed, decide.ProtectConfig{Tags: []string{fake.TagBreakGlass}, EscalateApprovals: true})
 	if err != nil {
-		return playbook.Playbook{}, nil, err
+		return playbook.Playbook{}, err
 	}
 	actions := map[string]playbook.Action{}
 	retry := contain.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaxAttempts: 4, MaxElapsed: 30 * time.Second}
 	for name, a := range idp.Actions() {
 		actions[name] = contain.Retry(a, retry)
 	}
-	approvals := approve.NewQueue()
 	return playbook.Playbook{
 		Name:            "shared-signals",
 		Enricher:        enricher,
 		Policy:          policy,
 		Actions:         actions,
-		Approver:        approvals,
-		ApprovalTimeout: 4 * time.Hour,
+		Approver:        approval.approver,
+		ApprovalRule:    approval.rule,
+		ApprovalTimeout: timeout,
 		Audit:           sinks,
 		DryRun:          dryRun,
-	}, approvals, nil
+	}, nil
 }
 
 // resolver maps a SET's subject to an account of the directory: the
