@@ -331,6 +331,20 @@ func TestOpenMarksTheFile(t *testing.T) {
 	assert.Equal(t, "wal", mode)
 }
 
+// A new database holds the run journal: only its owner may read it, and
+// SQLite's -wal and -shm files inherit that.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	t.Parallel()
+	s, path := open(t, sqlite.Options{})
+	require.NoError(t, s.CreateRun(t.Context(), playbook.Run{ID: "r1", Subject: "fake:u1", State: playbook.RunPending,
+		Event: playbook.Event{ID: "e1"}, CreatedAt: time.Unix(1, 0)}))
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err, p)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "%s is private", filepath.Base(p))
+	}
+}
+
 // TestDamageFoundLater damages a file's data pages and opens it without
 // Verify: whether Open or the first read finds the damage, the error wraps
 // ErrCorrupt and names the file.

@@ -316,7 +316,17 @@ func checkFile(path string, mustExist bool) error {
 		if mustExist {
 			return fmt.Errorf("sqlite: open %s: no such file: %w", path, fs.ErrNotExist)
 		}
-		return nil
+		// Create it readable by its owner only: it holds the run journal.
+		// SQLite gives its -wal and -shm files the same permissions, and
+		// takes an empty file for an empty database.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return checkFile(path, mustExist) // created meanwhile: check it
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
+		return f.Close()
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", path, err)
