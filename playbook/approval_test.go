@@ -198,3 +198,47 @@ func TestRunnerRefusesApprovalByTheSubjectsOtherNames(t *testing.T) {
 	h.RequireWaiting(id)
 	assert.Empty(t, rec.Calls())
 }
+
+// A signal that names its subject by id only (an Okta target without
+// alternateId, a Graph record with just a user id) still shows approvers
+// who the case is about, from the enriched profile.
+func TestApprovalRequestNamesTheSubjectFromTheProfile(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		subject   playbook.Subject
+		profile   *playbook.Profile
+		wantLogin string
+		wantName  string
+	}{
+		{"names from the profile", playbook.Subject{Provider: "okta", ID: "00u1"},
+			&playbook.Profile{ID: "00u1", Login: "root@example.com", DisplayName: "Root Admin"}, "root@example.com", "Root Admin"},
+		{"e-mail when the profile has no login", playbook.Subject{Provider: "okta", ID: "00u1"},
+			&playbook.Profile{ID: "00u1", Email: "root@example.com"}, "root@example.com", ""},
+		{"the event's own names win", playbook.Subject{Provider: "okta", ID: "00u1", Login: "r@example.com", DisplayName: "R"},
+			&playbook.Profile{ID: "00u1", Login: "root@example.com", DisplayName: "Root Admin"}, "r@example.com", "R"},
+		{"no profile, id only", playbook.Subject{Provider: "okta", ID: "00u1"}, nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pb := basePlaybook(&recorder{})
+			pb.Enricher = playbook.EnricherFunc(func(ctx context.Context, c *playbook.Case) error {
+				c.Facts.Profile = tt.profile
+				return nil
+			})
+			h := playbooktest.New(t, pb)
+			ev := event("e1", "x", playbook.RespondApprove)
+			ev.Subject = tt.subject
+			id := h.Fire(ev)
+			h.Settle()
+			req := h.RequireWaiting(id)
+			assert.Equal(t, tt.wantLogin, req.Subject.Login)
+			assert.Equal(t, tt.wantName, req.Subject.DisplayName)
+			assert.Equal(t, tt.subject.Key(), req.Subject.Key(), "the subject stays the same account")
+			if tt.wantLogin != "" {
+				assert.Contains(t, req.Summary, tt.wantLogin)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package playbook
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -448,7 +449,7 @@ func (x *execution) approvalRequest(d Decision) (ApprovalRequest, ApprovalSchedu
 	summary := x.summary(d)
 	sum := sha256.Sum256([]byte(summary))
 	return ApprovalRequest{
-		ID: ApprovalID(x.run.ID), RunID: x.run.ID, Subject: x.run.Event.Subject, Actor: x.run.Event.Actor,
+		ID: ApprovalID(x.run.ID), RunID: x.run.ID, Subject: x.subject(), Actor: x.run.Event.Actor,
 		Identities: x.identities(),
 		Risk:       x.run.Event.Risk, Decision: d.Clone(), Summary: summary, SummaryHash: hex.EncodeToString(sum[:]),
 		RequestedAt: now, Deadline: now.Add(sched.Timeout),
@@ -475,15 +476,32 @@ func (x *execution) identities() []string {
 }
 
 // summary is the case as people see it in approvals and tickets.
+// subject is the event's subject with the names it lacks (display name,
+// login) filled in from the enriched profile, so that approvers see who the
+// case is about even when the signal carried only an id.
+func (x *execution) subject() Subject {
+	s := x.run.Event.Subject
+	if p := x.c.Facts.Profile; p != nil {
+		if s.DisplayName == "" {
+			s.DisplayName = p.DisplayName
+		}
+		if s.Login == "" {
+			s.Login = cmp.Or(p.Login, p.Email)
+		}
+	}
+	return s
+}
+
 func (x *execution) summary(d Decision) string {
 	ev, f := x.run.Event, x.c.Facts
 	var b strings.Builder
-	name := ev.Subject.DisplayName
+	subj := x.subject()
+	name := subj.DisplayName
 	if name == "" {
-		name = ev.Subject.Login
+		name = subj.Login
 	}
 	fmt.Fprintf(&b, "Playbook: %s\n", x.r.pb.Name)
-	fmt.Fprintf(&b, "Subject: %s (%s) [%s]\n", name, ev.Subject.Login, ev.Subject.Key())
+	fmt.Fprintf(&b, "Subject: %s (%s) [%s]\n", name, subj.Login, subj.Key())
 	fmt.Fprintf(&b, "Event: %s, risk %s", ev.Type, ev.Risk)
 	if ev.Reason != "" {
 		fmt.Fprintf(&b, ", %s", ev.Reason)
