@@ -166,25 +166,6 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	return o, nil
 }
 
-// lockWatch is the store as the runner sees it: every method is the
-// SQLite store's, and Lock also reports whether the runner got the file,
-// so that the program stops before it listens when another instance holds
-// it.
-type lockWatch struct {
-	*sqlite.Store
-	got chan error
-}
-
-// Lock takes the store's runner lock and reports the outcome on got.
-func (l lockWatch) Lock(ctx context.Context, owner string) (func() error, error) {
-	unlock, err := l.Store.Lock(ctx, owner)
-	select {
-	case l.got <- err:
-	default:
-	}
-	return unlock, err
-}
-
 // run is the program: it serves until ctx ends, then drains and reports.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	o, err := parseFlags(args, getenv, stdout)
@@ -229,7 +210,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer sqlStore.Close()
-	st := lockWatch{Store: sqlStore, got: make(chan error, 1)}
 
 	idp, logins, err := seedDirectory()
 	if err != nil {
@@ -249,7 +229,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			o.approval.baseURL = "http://" + approvalLn.Addr().String() + defaultApprovalPath
 		}
 	}
-	approval, err := newApprover(o.approval, st, trail, client, stdout, logger)
+	approval, err := newApprover(o.approval, sqlStore, trail, client, stdout, logger)
 	if err != nil {
 		return err
 	}
@@ -257,7 +237,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	runner, err := playbook.NewRunner(pb, playbook.Options{Store: st, Logger: logger})
+	runner, err := playbook.NewRunner(pb, playbook.Options{Store: sqlStore, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -310,25 +290,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runnerErr
 	}
 	defer stop()
-	// The runner takes the file's lock first: a second instance on the
-	// same file stops here, before it accepts anything.
-	select {
-	case err := <-st.got:
-		if err != nil {
-			_ = stop()
-			if errors.Is(err, playbook.ErrStoreLocked) {
-				return fmt.Errorf("the database %s is in use by another instance; stop it or choose another --db: %w", o.approval.db, err)
-			}
-			return fmt.Errorf("locking the database %s: %w", o.approval.db, err)
-		}
-	case err := <-runnerDone:
-		runnerStopped, runnerErr = true, err
-		return fmt.Errorf("the runner stopped at start: %w", err)
-	}
+	// Ready is closed only once the runner holds the database; a second
+	// instance on the same file stops here, before it accepts anything.
 	select {
 	case <-runner.Ready():
 	case err := <-runnerDone:
 		runnerStopped, runnerErr = true, err
+		if errors.Is(err, playbook.ErrStoreLocked) {
+			return fmt.Errorf("the database %s is in use by another instance; stop it or choose another --db: %w", o.approval.db, err)
+		}
 		return fmt.Errorf("the runner stopped at start: %w", err)
 	}
 
@@ -388,7 +358,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := stop(); err != nil {
 		failure = errors.Join(failure, err)
 	}
-	if err := report(context.WithoutCancel(ctx), stdout, st, idp, started); err != nil {
+	if err := report(context.WithoutCancel(ctx), stdout, sqlStore, idp, started); err != nil {
 		failure = errors.Join(failure, err)
 	}
 	if err := trail.Close(); err != nil {
