@@ -67,7 +67,8 @@ func approvalRules(o options) approve.Rules {
 // reminder, and on escalation for the tier reached. The links are written
 // to the log, where a host would send them by e-mail or chat instead; with
 // --approval-webhook the request and its notices are also POSTed, signed,
-// to that URL with their recipients. CLI verdicts then count only from
+// to that URL with their recipients, and so is each personal link (an
+// "invitation" payload) for the on-call system to hand to its approver. CLI verdicts then count only from
 // eligible approvers, as web ones do. store is the runner's store (the
 // pages read the case from it) and sink the playbook's audit trail (refused
 // links are audited).
@@ -98,7 +99,30 @@ func newApprover(log *slog.Logger, o options, secrets approvalSecrets, store pla
 	if err != nil {
 		return approval{}, fmt.Errorf("--approval-base-url or IAMPLAYBOOK_LINK_KEY: %w", err)
 	}
-	links, err := web.NewApprover(pages, rules, func(ctx context.Context, inv web.Invitation) error {
+	var hook *approve.Webhook
+	if o.approvalWebhook != "" {
+		hook, err = approve.NewWebhook(approve.WebhookConfig{URL: o.approvalWebhook, Secret: secrets.webhookSecret, Rules: &rules})
+		if err != nil {
+			return approval{}, fmt.Errorf("--approval-webhook or IAMPLAYBOOK_WEBHOOK_SECRET: %w", err)
+		}
+	}
+	links, err := web.NewApprover(pages, rules, deliverLinks(log, hook))
+	if err != nil {
+		return approval{}, err
+	}
+	channels := []playbook.Approver{notice, links}
+	if hook != nil {
+		channels = append(channels, hook)
+	}
+	return approval{approver: approve.Fanout(channels...), rule: rules, pages: pages}, nil
+}
+
+// deliverLinks returns the web.Deliver of the approval links: each is
+// written to the log and, when hook is not nil, posted through it as an
+// invitation. Both are tried; the error joins their failures (the log
+// never fails).
+func deliverLinks(log *slog.Logger, hook *approve.Webhook) web.Deliver {
+	toLog := func(ctx context.Context, inv web.Invitation) error {
 		what := "approval link"
 		switch inv.Kind {
 		case playbook.NoticeReminder:
@@ -112,17 +136,12 @@ func newApprover(log *slog.Logger, o options, secrets approvalSecrets, store pla
 		log.WarnContext(ctx, what, "approver", inv.Approver, "approval_id", inv.Request.ID,
 			"subject", inv.Request.Subject.Key(), "deadline", inv.Request.Deadline, "url", inv.URL)
 		return nil
-	})
-	if err != nil {
-		return approval{}, err
 	}
-	channels := []playbook.Approver{notice, links}
-	if o.approvalWebhook != "" {
-		hook, err := approve.NewWebhook(approve.WebhookConfig{URL: o.approvalWebhook, Secret: secrets.webhookSecret, Rules: &rules})
-		if err != nil {
-			return approval{}, fmt.Errorf("--approval-webhook or IAMPLAYBOOK_WEBHOOK_SECRET: %w", err)
-		}
-		channels = append(channels, hook)
+	if hook == nil {
+		return toLog
 	}
-	return approval{approver: approve.Fanout(channels...), rule: rules, pages: pages}, nil
+	toHook := web.WebhookDeliver(hook)
+	return func(ctx context.Context, inv web.Invitation) error {
+		return errors.Join(toLog(ctx, inv), toHook(ctx, inv))
+	}
 }

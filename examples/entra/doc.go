@@ -31,7 +31,7 @@
 //
 // Usage:
 //
-//	entra [--enforce] [--db FILE] [--audit FILE] [--poll-interval 1m] [--state-dir DIR]
+//	entra [--enforce] [--db FILE] [--audit FILE] [--poll-interval 1m]
 //	      [--break-glass UPN,...] [--privileged-roles TEMPLATE_ID,...]
 //	      [--privileged-groups GROUP_ID,...] [--graph-url URL] [--token-url URL]
 //	      [--approval-timeout 4h] [--approvers EMAIL,... [--quorum N]
@@ -41,16 +41,17 @@
 //
 // # Durable state
 //
-// Runs, their step journal and the approvals they wait for live in the
-// SQLite file --db (default iamplaybook.db in the working directory, or the
+// Runs, their step journal, the approvals they wait for and the pollers'
+// cursors live in the SQLite file --db (default iamplaybook.db in the working directory, or the
 // file named by IAMPLAYBOOK_DB), created when missing. After a restart,
 // a deploy or a crash the responder resumes its unfinished runs and keeps
 // waiting for the approvals pending in the file, with their deadlines. One
 // responder uses a file at a time: it takes the file's lock
 // (FILE.lock) before anything else, and a second one started on the same
 // file stops at once with an error naming the holder. Keep the file, like
-// the audit trail, on persistent storage, and pass --state-dir too so
-// that the pollers' cursors survive restarts as well.
+// the audit trail, on persistent storage: a restarted responder also
+// resumes polling Graph where the last one stopped, without reading a
+// record twice or skipping one.
 //
 // # Approvals
 //
@@ -81,7 +82,9 @@
 // instead, and until then anyone who reads the log can use them, so
 // restrict it. With --approval-webhook, requests and their reminders,
 // escalations and outcomes are also POSTed as JSON, with their recipients,
-// to that URL (an on-call or chat system), signed with HMAC-SHA256 under
+// to that URL (an on-call or chat system), and so is every personal link,
+// one "invitation" payload per approver, for that system to deliver;
+// every POST is signed with HMAC-SHA256 under
 // IAMPLAYBOOK_WEBHOOK_SECRET (see approve.VerifyWebhook). The pages listen
 // on --approval-listen; put them behind your HTTPS front end and set
 // --approval-base-url to the address approvers reach them at (default

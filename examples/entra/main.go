@@ -25,6 +25,7 @@ import (
 	"github.com/iamplaybook/iamplaybook/decide"
 	"github.com/iamplaybook/iamplaybook/enrich"
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 	"github.com/iamplaybook/iamplaybook/providers/entra"
 	"github.com/iamplaybook/iamplaybook/store/sqlite"
 )
@@ -43,7 +44,6 @@ type options struct {
 	graphURL, tokenURL string
 	enforce            bool
 	auditPath          string
-	stateDir           string
 	pollInterval       time.Duration
 	lookback           time.Duration
 	approvalTimeout    time.Duration
@@ -96,7 +96,6 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.StringVar(&o.tokenURL, "token-url", "", "token endpoint (default https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token)")
 	fs.BoolVar(&o.enforce, "enforce", false, "contain for real; without it the responder runs in shadow (dry-run) mode")
 	fs.StringVar(&o.auditPath, "audit", "entra-audit.jsonl", "hash-chained JSON Lines audit file (appended to)")
-	fs.StringVar(&o.stateDir, "state-dir", "", "directory for the pollers' cursors (default: in memory, lost on restart)")
 	fs.DurationVar(&o.pollInterval, "poll-interval", time.Minute, "time between polls of each Graph source")
 	fs.DurationVar(&o.lookback, "lookback", 24*time.Hour, "how far back the first poll (without a saved cursor) reads")
 	fs.DurationVar(&o.approvalTimeout, "approval-timeout", 4*time.Hour, "how long an approval request waits before the run escalates")
@@ -329,7 +328,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	pb, err := buildPlaybook(client, o, appr, trail)
+	// The pollers' cursors live in the run store: one file to back up,
+	// and a restart resumes where the last process stopped.
+	pb, err := buildPlaybook(client, o, appr, st, trail)
 	if err != nil {
 		return err
 	}
@@ -385,18 +386,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return err
 }
 
-// buildPlaybook assembles the playbook: Graph pollers, enrichment, the risk
-// × privilege matrix behind break-glass protection and a containment budget,
-// retried Graph actions, the approval channel and the audit trail.
-func buildPlaybook(client *entra.Client, o options, appr approval, sinks ...playbook.AuditSink) (playbook.Playbook, error) {
-	var cursors entra.CursorStore = &entra.MemoryCursors{}
-	if o.stateDir != "" {
-		fc, err := entra.NewFileCursors(o.stateDir)
-		if err != nil {
-			return playbook.Playbook{}, err
-		}
-		cursors = fc
-	}
+// buildPlaybook assembles the playbook: Graph pollers keeping their
+// cursors in cursors, enrichment, the risk × privilege matrix behind
+// break-glass protection and a containment budget, retried Graph actions,
+// the approval channel and the audit trail.
+func buildPlaybook(client *entra.Client, o options, appr approval, cursors cursor.Store, sinks ...playbook.AuditSink) (playbook.Playbook, error) {
 	poll := entra.PollOptions{Interval: o.pollInterval, Lookback: o.lookback, Cursors: cursors}
 
 	readRetry := contain.RetryPolicy{MaxAttempts: 3, MaxElapsed: 30 * time.Second}

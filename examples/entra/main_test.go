@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -368,7 +369,7 @@ func TestEnforce(t *testing.T) {
 	t.Cleanup(hookSrv.Close)
 	dir := t.TempDir()
 	env := tn.env(map[string]string{"IAMPLAYBOOK_LINK_KEY": linkKey, "IAMPLAYBOOK_WEBHOOK_SECRET": webhookSecret})
-	args := tn.args(dir, append(slices.Clone(withApprovals), "--enforce", "--state-dir", t.TempDir(), "--approval-webhook", hookSrv.URL)...)
+	args := tn.args(dir, append(slices.Clone(withApprovals), "--enforce", "--approval-webhook", hookSrv.URL)...)
 
 	r := start(t, args, env)
 	r.waitFor("the first runs", func(recs []audit.Record) bool {
@@ -421,6 +422,18 @@ func TestEnforce(t *testing.T) {
 	}
 	assert.Equal(t, []string{lead}, requested[key(tn.gus)], "the webhook names whom to tell about Gus")
 	assert.Equal(t, []string{lead}, requested[key(tn.ray)])
+	// The personal links reach the on-call system too, one invitation
+	// per approver, each a working link to the pages.
+	invited := map[string]string{}
+	for _, p := range payloads {
+		if p.Kind == "invitation" {
+			require.Equal(t, []string{lead}, p.Recipients, "%+v", p)
+			require.True(t, strings.HasPrefix(p.Link, pagesURL+"?"), "the invitation carries the link: %q", p.Link)
+			invited[p.Subject.Key()] = p.Link
+		}
+	}
+	assert.Contains(t, invited, key(tn.gus), "Gus's approver is sent the link through the webhook")
+	assert.Contains(t, invited, key(tn.ray), "Ray's approver is sent the link through the webhook")
 
 	assert.True(t, all(res[key(tn.breakGlass)], "escalated"), "break-glass: %v", res[key(tn.breakGlass)])
 	bg, _ := tn.emu.User(tn.breakGlass)
@@ -467,15 +480,17 @@ func TestEnforce(t *testing.T) {
 // posted to the file's inbox while no responder runs), and starts it again
 // on the same file: the waiting runs are still there, Gus's verdict is
 // applied, and Ray's link, delivered before the restart, still works on
-// the new start's pages. A second responder on the same file is refused at
-// once with the lock error.
+// the new start's pages. The pollers' cursors are in the same file, so the
+// restarted pollers resume where the first stopped: no record is emitted
+// twice. A second responder on the same file is refused at once with the
+// lock error.
 func TestRestart(t *testing.T) {
 	t.Parallel()
 	tn := newPrivilegedTenant(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "runs.db")
 	env := tn.env(map[string]string{"IAMPLAYBOOK_LINK_KEY": linkKey})
-	args := tn.args(dir, append(slices.Clone(withApprovals), "--enforce", "--state-dir", filepath.Join(dir, "cursors"))...)
+	args := tn.args(dir, append(slices.Clone(withApprovals), "--enforce")...)
 
 	first := start(t, args, env)
 	first.waitFor("the approval requests", func(recs []audit.Record) bool {
@@ -484,6 +499,10 @@ func TestRestart(t *testing.T) {
 	})
 	_, log1 := first.stop()
 	rayLink := link(t, log1, lead, key(tn.ray))
+	cursors := storedCursors(t, db)
+	for _, name := range []string{"riskDetections", "riskyUsers", "directoryAudits"} {
+		assert.Contains(t, cursors, "entra/"+tn.emu.TenantID()+"/"+name, "the pollers keep their cursors in the run store")
+	}
 	gus, _ := tn.emu.User(tn.gus)
 	require.False(t, gus.Disabled)
 
@@ -539,6 +558,30 @@ func TestRestart(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]string{key(tn.gus): "cli", key(tn.ray): "web"}, channels, "both verdicts are in the one audit trail")
+	for _, r := range recs {
+		assert.NotEqual(t, audit.TypeEventDuplicate, r.Type,
+			"the restarted pollers resumed from their stored cursors, yet %s was emitted again", r.EventID)
+	}
+}
+
+// storedCursors reads the pollers' state table of the file at path, with
+// a plain connection.
+func storedCursors(t *testing.T, path string) map[string]string {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	rows, err := db.Query("SELECT key, value FROM cursors")
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		require.NoError(t, rows.Scan(&k, &v))
+		out[k] = v
+	}
+	require.NoError(t, rows.Err())
+	return out
 }
 
 // TestCLIApprovals runs the responder without --approvers, the safe

@@ -89,39 +89,36 @@ func parseKey(name, v string) ([]byte, error) {
 // with a personal signed link to pages (the returned handler, which the
 // caller serves and binds to the runner), re-invites on reminders and
 // invites the escalation tier when it is reached; the links are written to
-// the log (a host delivers them by e-mail or chat instead, by changing
-// deliver). Without approvers, the request is announced in the log with
+// the log and, with a webhook, posted to it as invitations (see
+// deliverLinks). Without approvers, the request is announced in the log with
 // the operator CLI command that answers it, pages is nil, and the request
 // waits for a verdict posted to the store's inbox until its deadline, when
 // it expires and the run escalates.
 //
 // Either way, a configured webhook also receives every request and notice
-// (signed; see approve.Webhook). The log never carries the signing key or
+// (signed; see approve.Webhook), and with approvers each personal link. The log never carries the signing key or
 // the webhook's secret.
 func newApprover(log *slog.Logger, c approvalConfig, st playbook.Store, trail playbook.AuditSink) (approver playbook.Approver, rule playbook.VerdictEvaluator, pages *web.Handler, err error) {
 	var approvers []playbook.Approver
 	var rules *approve.Rules
+	var rs approve.Rules
 	if c.enabled() {
-		rs := c.rules()
+		rs = c.rules()
 		rules = &rs
+	}
+	var hook *approve.Webhook
+	if c.webhookURL != "" {
+		hook, err = approve.NewWebhook(approve.WebhookConfig{URL: c.webhookURL, Secret: c.webhookSecret, Rules: rules})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--approval-webhook: %w", err)
+		}
+	}
+	if c.enabled() {
 		pages, err = web.New(web.Config{BaseURL: c.baseURL, Key: c.linkKey, Store: st, Audit: trail, Logger: log})
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		deliver := func(_ context.Context, inv web.Invitation) error {
-			what := "approval requested"
-			switch inv.Kind {
-			case playbook.NoticeReminder:
-				what = "approval reminder"
-			case playbook.NoticeEscalation:
-				what = fmt.Sprintf("approval escalated to tier %d", inv.Tier)
-			}
-			r := inv.Request
-			log.Warn(what, "approval_id", r.ID, "subject", r.Subject.Key(), "login", r.Subject.Login,
-				"risk", r.Risk.String(), "rule", r.Decision.Rule, "deadline", r.Deadline, "approver", inv.Approver, "url", inv.URL)
-			return nil
-		}
-		links, err := web.NewApprover(pages, rs, deliver)
+		links, err := web.NewApprover(pages, rs, deliverLinks(log, hook))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("approval flags: %w", err)
 		}
@@ -137,11 +134,7 @@ func newApprover(log *slog.Logger, c approvalConfig, st playbook.Store, trail pl
 			return nil
 		}))
 	}
-	if c.webhookURL != "" {
-		hook, err := approve.NewWebhook(approve.WebhookConfig{URL: c.webhookURL, Secret: c.webhookSecret, Rules: rules})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("--approval-webhook: %w", err)
-		}
+	if hook != nil {
 		approvers = append(approvers, hook)
 	}
 	if len(approvers) == 1 {
@@ -152,3 +145,31 @@ func newApprover(log *slog.Logger, c approvalConfig, st playbook.Store, trail pl
 
 // errNoApprovers is returned for approval flags that need --approvers.
 var errNoApprovers = errors.New("--quorum, --approval-remind and --escalate-to need --approvers")
+
+// deliverLinks returns the web.Deliver of the approval links: each is
+// written to the log and, when hook is not nil, posted through it as an
+// "invitation" payload so that an on-call system can hand it to its
+// approver. Both are tried; the error joins their failures (the log never
+// fails).
+func deliverLinks(log *slog.Logger, hook *approve.Webhook) web.Deliver {
+	toLog := func(_ context.Context, inv web.Invitation) error {
+		what := "approval requested"
+		switch inv.Kind {
+		case playbook.NoticeReminder:
+			what = "approval reminder"
+		case playbook.NoticeEscalation:
+			what = fmt.Sprintf("approval escalated to tier %d", inv.Tier)
+		}
+		r := inv.Request
+		log.Warn(what, "approval_id", r.ID, "subject", r.Subject.Key(), "login", r.Subject.Login,
+			"risk", r.Risk.String(), "rule", r.Decision.Rule, "deadline", r.Deadline, "approver", inv.Approver, "url", inv.URL)
+		return nil
+	}
+	if hook == nil {
+		return toLog
+	}
+	toHook := web.WebhookDeliver(hook)
+	return func(ctx context.Context, inv web.Invitation) error {
+		return errors.Join(toLog(ctx, inv), toHook(ctx, inv))
+	}
+}

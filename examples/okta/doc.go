@@ -11,16 +11,17 @@
 //
 // # State
 //
-// Runs, their step journal, approvals waiting with their deadlines and the
-// event de-duplication records live in one SQLite file (--db, default
+// Runs, their step journal, approvals waiting with their deadlines, the
+// event de-duplication records, the System Log cursor and the containment
+// idempotency records live in one SQLite file (--db, default
 // iamplaybook.db in the working directory). A restart, a deploy or a crash
 // loses nothing: the next start resumes unfinished runs, keeps waiting for
-// the verdicts still due, and escalates those whose deadline passed
-// meanwhile. One responder uses a file at a time: a second one started on
+// the verdicts still due, escalates those whose deadline passed
+// meanwhile, and polls the System Log from where the last start stopped,
+// without emitting an event twice. One responder uses a file at a time: a second one started on
 // the same file stops at once with an error naming the holder
-// (playbook.ErrStoreLocked), before it reads Okta or opens the state file,
-// the audit trail or a port. The System Log cursor and the containment
-// idempotency records stay in --state.
+// (playbook.ErrStoreLocked), before it reads Okta or opens the audit trail
+// or a port.
 //
 // # Approvals
 //
@@ -29,7 +30,7 @@
 // and expiring with the request. The links are written to the log (level
 // WARN, message "approval requested", with approval_id, subject, rule,
 // approver and url); a host delivers them by e-mail or chat instead by
-// changing the deliver function in newApprover. Anyone who holds a link
+// changing deliverLinks in newApprover, or through --approval-webhook. Anyone who holds a link
 // can answer as its approver until it is used or expires, so restrict who
 // reads the log. Opening the link shows the case; Approve or Deny records
 // the verdict. --quorum approvers must approve; one denial denies. With
@@ -64,7 +65,9 @@
 // escalation, settled) is also POSTed as JSON to an on-call or chat system,
 // signed with HMAC-SHA256 under IAMPLAYBOOK_WEBHOOK_SECRET (see
 // approve.Webhook and approve.VerifyWebhook); with --approvers, each
-// payload names whom to ask. The payload does not carry the links.
+// payload names whom to ask, and every personal link is POSTed as well,
+// one "invitation" payload per approver (link included), for that system
+// to deliver. The links are also still written to the log.
 //
 // # Configuration
 //
@@ -92,7 +95,6 @@
 //	--enforce                    contain for real (default: shadow mode)
 //	--db FILE                    the SQLite store (default $IAMPLAYBOOK_DB, else iamplaybook.db)
 //	--audit FILE                 the JSON Lines audit trail (default okta-audit.jsonl)
-//	--state FILE                 the System Log cursor and idempotency records (default okta-state.json)
 //	--listen ADDR                serve the Event Hook receiver at ADDR (empty: no receiver)
 //	--hook-path PATH             the receiver's path (default /okta/event-hook)
 //	--poll-interval DURATION     the System Log poll interval (default 15s)
@@ -113,7 +115,7 @@
 //	export OKTA_ORG_URL=https://example.okta.com OKTA_API_TOKEN=... OKTA_EVENT_HOOK_SECRET=...
 //	export IAMPLAYBOOK_LINK_KEY=$(cat /run/secrets/iamplaybook-link-key)
 //	okta --enforce --db /var/lib/iamplaybook/okta.db --audit /var/log/iamplaybook/okta.jsonl \
-//	    --state /var/lib/iamplaybook/okta-state.json --listen 127.0.0.1:8081 \
+//	    --listen 127.0.0.1:8081 \
 //	    --approvers secops-lead@example.com,secops-oncall@example.com --quorum 1 \
 //	    --escalate-to ciso@example.com --approval-base-url https://iam.example.com/approve
 package main

@@ -40,7 +40,6 @@ func main() {
 type options struct {
 	enforce    bool
 	auditPath  string
-	statePath  string
 	listen     string
 	hookPath   string
 	interval   time.Duration
@@ -77,7 +76,6 @@ func parseFlags(args []string, env func(string) string, out io.Writer) (options,
 	fs.BoolVar(&o.enforce, "enforce", false, "contain for real; without it the responder runs in shadow (dry-run) mode")
 	fs.StringVar(&a.db, "db", cmp.Or(env("IAMPLAYBOOK_DB"), defaultDB), "the SQLite store of runs and approvals (env IAMPLAYBOOK_DB)")
 	fs.StringVar(&o.auditPath, "audit", "okta-audit.jsonl", "the JSON Lines audit trail")
-	fs.StringVar(&o.statePath, "state", "okta-state.json", "the System Log cursor and idempotency records")
 	fs.StringVar(&o.listen, "listen", "", "serve the Event Hook receiver at this address (empty: no receiver)")
 	fs.StringVar(&o.hookPath, "hook-path", "/okta/event-hook", "the Event Hook receiver's path")
 	fs.DurationVar(&o.interval, "poll-interval", okta.DefaultPollInterval, "the System Log poll interval")
@@ -188,7 +186,7 @@ func clientConfig(env func(string) string) (okta.Config, error) {
 // run is the responder: it runs until ctx ends, then drains the runs it
 // accepted and returns. A second responder on the same --db fails at once
 // with an error wrapping playbook.ErrStoreLocked, before it reads Okta or
-// opens the state file, the audit trail or a port.
+// opens the audit trail or a port.
 func run(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
 	o, err := parseFlags(args, env, stdout)
 	if err != nil {
@@ -215,7 +213,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout io.
 	}
 	defer st.Close()
 	// The runner takes the store's lock when it starts; checking it now
-	// keeps a second responder away from the state file and the trail.
+	// keeps a second responder away from Okta and the trail.
 	owner := ownerName()
 	unlock, err := st.Lock(ctx, owner)
 	if err != nil {
@@ -229,11 +227,10 @@ func run(ctx context.Context, args []string, env func(string) string, stdout io.
 	if _, err := client.Logs(ctx, okta.LogQuery{Limit: 1, Since: time.Now().Add(-time.Minute), Until: time.Now().Add(time.Minute)}); err != nil {
 		return fmt.Errorf("reading the System Log (needs okta.logs.read): %w", err)
 	}
-	state, err := okta.OpenFileStore(o.statePath)
-	if err != nil {
-		return err
-	}
-	idp, err := okta.NewProvider(client, okta.ProviderConfig{PrivilegedGroups: o.privGroups, Store: state})
+	// The System Log cursor and the actions' idempotency records live in
+	// the run store: one file to keep, and a restart resumes the poller
+	// where the last process stopped.
+	idp, err := okta.NewProvider(client, okta.ProviderConfig{PrivilegedGroups: o.privGroups, Store: st})
 	if err != nil {
 		return err
 	}
@@ -243,7 +240,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout io.
 	}
 	defer trail.Close()
 
-	poller, err := idp.Poller(okta.PollerConfig{Store: state, Since: time.Now().Add(-o.since), Interval: o.interval, Logger: log})
+	poller, err := idp.Poller(okta.PollerConfig{Store: st, Since: time.Now().Add(-o.since), Interval: o.interval, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -327,7 +324,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout io.
 		approvals = "web pages and operator CLI"
 	}
 	log.Info("okta responder starting", "org", client.OrgURL(), "mode", mode, "db", db, "audit", o.auditPath,
-		"state", o.statePath, "approvals", approvals, "approval_timeout", o.approval.timeout)
+		"approvals", approvals, "approval_timeout", o.approval.timeout)
 
 	ran := make(chan error, 1)
 	go func() { ran <- runner.Run(ctx) }()

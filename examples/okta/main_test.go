@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,6 +331,73 @@ func (w *webhookSink) await(ctx context.Context, kind, approvalID string) (appro
 	}
 }
 
+// awaitInvitation waits until the personal link of approver to approval
+// id arrived.
+func (w *webhookSink) awaitInvitation(ctx context.Context, approvalID, approver string) (approve.WebhookPayload, error) {
+	for {
+		w.mu.Lock()
+		ch := w.changed
+		for _, p := range w.payloads {
+			if p.Kind == "invitation" && p.ApprovalID == approvalID && slices.Contains(p.Recipients, approver) {
+				w.mu.Unlock()
+				return p, nil
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return approve.WebhookPayload{}, ctx.Err()
+		}
+	}
+}
+
+// storedCursor reads the System Log cursor from the run store at path, as
+// a restarted responder does.
+func storedCursor(t *testing.T, path, org string) string {
+	t.Helper()
+	u, err := url.Parse(org)
+	require.NoError(t, err)
+	st, err := sqlite.Open(t.Context(), path, sqlite.Options{MustExist: true})
+	require.NoError(t, err)
+	defer st.Close()
+	v, ok, err := st.Get(t.Context(), okta.DefaultCursorKey(u.Host))
+	require.NoError(t, err)
+	require.True(t, ok, "no System Log cursor in %s", path)
+	return v
+}
+
+// cursorQuery is the query of a stored next link.
+func cursorQuery(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	return u.RawQuery
+}
+
+// firstPoll returns the query of the first System Log read of a poller
+// among reqs (the start-up credential check, a one-event read bounded by
+// until, is not one).
+func firstPoll(reqs []oktatest.Request) string {
+	for _, r := range reqs {
+		if r.Path == "/api/v1/logs" && !strings.Contains(r.Query, "until=") {
+			return r.Query
+		}
+	}
+	return ""
+}
+
+// duplicates counts the events the runner was handed again.
+func duplicates(recs []audit.Record) int {
+	n := 0
+	for _, r := range recs {
+		if r.Type == audit.TypeEventDuplicate {
+			n++
+		}
+	}
+	return n
+}
+
 // frontEnd stands for the HTTPS front end at the approval pages' public
 // address (--approval-base-url): it stays put while the responder behind
 // it restarts on a new port.
@@ -407,7 +475,7 @@ func TestResponderEndToEnd(t *testing.T) {
 	// 1. Shadow mode: everything runs, nothing is written to Okta and
 	// nobody is asked to approve.
 	shadow := start(t, o, append(common, "--db", filepath.Join(dir, "shadow.db"),
-		"--audit", filepath.Join(dir, "shadow.jsonl"), "--state", filepath.Join(dir, "shadow-state.json"),
+		"--audit", filepath.Join(dir, "shadow.jsonl"),
 		"--approvers", lead, "--approval-listen", "127.0.0.1:0")...)
 	polledTwice(t, o, 0)
 	require.NoError(t, shadow.stop())
@@ -424,8 +492,8 @@ func TestResponderEndToEnd(t *testing.T) {
 	// 2. Enforce with web approvals: the poller and the Event Hook
 	// receiver both feed the runner; the SUPER_ADMIN waits for approval.
 	db := filepath.Join(dir, "live.db")
-	auditPath, statePath := filepath.Join(dir, "audit.jsonl"), filepath.Join(dir, "state.json")
-	liveArgs := append(common, "--enforce", "--db", db, "--audit", auditPath, "--state", statePath,
+	auditPath := filepath.Join(dir, "audit.jsonl")
+	liveArgs := append(common, "--enforce", "--db", db, "--audit", auditPath,
 		"--approvers", lead+","+deputy, "--approval-listen", "127.0.0.1:0", "--approval-base-url", front.URL+"/approve",
 		"--approval-webhook", hooks.URL)
 	before := len(o.srv.Requests())
@@ -473,17 +541,24 @@ func TestResponderEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{lead, deputy}, requested.Recipients)
 	assert.Equal(t, "okta-privileged", requested.Rule)
+	// Each approver's personal link reaches the on-call system too, the
+	// same link the log carries.
+	for who, link := range map[string]string{lead: leadLink, deputy: deputyLink} {
+		inv, err := hooks.awaitInvitation(t.Context(), approvalID, who)
+		require.NoError(t, err)
+		assert.Equal(t, []string{who}, inv.Recipients)
+		assert.Equal(t, link, inv.Link, "the webhook delivers %s's link", who)
+	}
 
 	// 3. A second responder on the same database fails at once, naming
 	// the lock, before it touches Okta, the state file or the trail.
 	second := &bytes.Buffer{}
-	err = run(t.Context(), append(common, "--enforce", "--audit", filepath.Join(dir, "second.jsonl"), "--state", filepath.Join(dir, "second-state.json")),
+	err = run(t.Context(), append(common, "--enforce", "--audit", filepath.Join(dir, "second.jsonl")),
 		envWith(o, map[string]string{"IAMPLAYBOOK_DB": db}), second)
 	require.ErrorIs(t, err, playbook.ErrStoreLocked)
 	assert.Contains(t, err.Error(), "is in use by another responder")
 	assert.Contains(t, err.Error(), "okta responder, pid", "the error names the holder")
 	assert.NoFileExists(t, filepath.Join(dir, "second.jsonl"))
-	assert.NoFileExists(t, filepath.Join(dir, "second-state.json"))
 	require.NoError(t, live.stop())
 
 	for _, id := range []string{o.ana, o.bob} {
@@ -500,12 +575,13 @@ func TestResponderEndToEnd(t *testing.T) {
 	assert.True(t, appr[o.root], "the SUPER_ADMIN's containment must go to approval")
 	assert.NotContains(t, res, o.root)
 	assert.Equal(t, 4, o.srv.Writes(), "two suspensions and two session clears")
-	state, err := os.ReadFile(statePath)
-	require.NoError(t, err)
-	assert.Contains(t, string(state), okta.DefaultCursorKey, "the cursor was not persisted")
+	cursorBefore := storedCursor(t, db, o.srv.URL)
+	assert.NotEmpty(t, cursorBefore, "the System Log cursor is kept in the run store")
+	dupsBefore := duplicates(readAudit(t, auditPath))
 
 	// 4. Restart on the same file: the request survived, and the link
 	// sent before the restart approves it through the restarted pages.
+	beforeRestart := len(o.srv.Requests())
 	restarted := start(t, o, liveArgs...)
 	front.follow(t, restarted)
 	_, err = restarted.out.waitMatch(t.Context(), listening)
@@ -532,6 +608,10 @@ func TestResponderEndToEnd(t *testing.T) {
 	}
 	require.NoError(t, restarted.stop())
 	recs = readAudit(t, auditPath)
+	assert.Equal(t, dupsBefore, duplicates(recs),
+		"the restarted poller resumed from the stored cursor: no System Log event was emitted again")
+	assert.Equal(t, cursorQuery(t, cursorBefore), firstPoll(o.srv.Requests()[beforeRestart:]),
+		"the restarted poller's first read is the stored next link, not a new since query")
 	res, _ = outcomes(recs)
 	assert.Equal(t, "contained", res[o.root+"|"+ruleHighPrivileged], "the approved SUPER_ADMIN is contained")
 	assert.Equal(t, "escalated", res[o.root+"|"+ruleRoleAssigned], "the denied role removal goes to people")
@@ -547,7 +627,7 @@ func TestResponderEndToEnd(t *testing.T) {
 	// verdict posted to the file meanwhile is applied on the next start.
 	// Nothing is applied twice.
 	again, againDB := filepath.Join(dir, "again.jsonl"), filepath.Join(dir, "again.db")
-	againArgs := append(common, "--enforce", "--audit", again, "--state", filepath.Join(dir, "fresh-state.json"))
+	againArgs := append(common, "--enforce", "--audit", again)
 	env := envWith(o, map[string]string{"IAMPLAYBOOK_DB": againDB})
 	before = len(o.srv.Requests())
 	rerun := startEnv(t, env, againArgs...)
@@ -776,7 +856,7 @@ func TestResponderRefusedToken(t *testing.T) {
 	}
 	out := &bytes.Buffer{}
 	dir := t.TempDir()
-	err := run(t.Context(), []string{"--db", filepath.Join(dir, "r.db"), "--audit", filepath.Join(dir, "a.jsonl"), "--state", filepath.Join(dir, "s.json")}, env, out)
+	err := run(t.Context(), []string{"--db", filepath.Join(dir, "r.db"), "--audit", filepath.Join(dir, "a.jsonl")}, env, out)
 	require.ErrorIs(t, err, playbook.ErrUnauthenticated)
 	assert.NotContains(t, err.Error()+out.String(), "a-revoked-token")
 	assert.Zero(t, o.srv.Writes())

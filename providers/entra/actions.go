@@ -146,7 +146,7 @@ func (a *action) once(ctx context.Context, req playbook.ActionRequest, mode stri
 		return fn()
 	}
 	key := contain.LedgerKey(mode+a.name, req.IdempotencyKey)
-	unlock := a.c.keys.lock(key)
+	unlock := a.c.keys.Lock(key)
 	defer unlock()
 	prev, ok, err := a.c.ledger.Get(ctx, key)
 	if err != nil {

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/iamplaybook/iamplaybook/contain"
 	"github.com/iamplaybook/iamplaybook/decide"
+	"github.com/iamplaybook/iamplaybook/internal/keylock"
 )
 
 // ProviderName is the name the client gives its subjects
@@ -106,7 +106,7 @@ type Client struct {
 	privGroups map[string]bool
 	ledger     contain.Ledger
 	log        *slog.Logger
-	keys       keyLocks
+	keys       keylock.Map
 	actions    map[string]*action
 }
 
@@ -192,41 +192,6 @@ func cmpOr(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// keyLocks serialises executions that share an idempotency key.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyLocks) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = make(map[string]*keyLock)
-	}
-	l := k.m[key]
-	if l == nil {
-		l = &keyLock{}
-		k.m[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		k.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }
 
 // isPrivilegedRole reports whether any of the names identifies a privileged

@@ -18,8 +18,10 @@
 //     list of privileged role templates and groups), transitive groups,
 //     recent sign-ins and Identity Protection risk.
 //   - Triggers (Poller): risk detections, risky users and directory-audit
-//     privilege changes, polled with a cursor kept in a CursorStore
-//     (memory or file, atomic write-rename) and de-duplicated by record id;
+//     privilege changes, polled with a cursor kept in a cursor.Store
+//     (in memory by default; a host that must resume after a restart
+//     passes its SQLite run store or a cursor.File) and de-duplicated by
+//     record id;
 //     a record that does not decode is reported and skipped.
 //
 // The decoders (DecodeRiskDetection, DecodeRiskyUser, DecodeSignIn,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iamplaybook/iamplaybook/contain"
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 	"github.com/iamplaybook/iamplaybook/providers/entra"
 	"github.com/iamplaybook/iamplaybook/providers/entra/entratest"
 )
@@ -113,7 +114,8 @@ func ExampleClient_RiskDetectionsTrigger() {
 		GraphURL: emu.GraphURL(), TokenURL: emu.TokenURL()})
 	dir, _ := os.MkdirTemp("", "cursors")
 	defer os.RemoveAll(dir)
-	cursors, _ := entra.NewFileCursors(dir)
+	// Any cursor.Store: a host with a SQLite run store passes that.
+	cursors, _ := cursor.OpenFile(filepath.Join(dir, "cursors.json"))
 	trigger := c.RiskDetectionsTrigger(entra.PollOptions{Interval: time.Minute, Cursors: cursors})
 
 	emit := func(_ context.Context, ev playbook.Event) error {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 )
 
 // PollOptions configure a polling trigger. The zero value polls every five
@@ -20,9 +21,11 @@ import (
 type PollOptions struct {
 	// Interval is the time between polls. Default 5 minutes.
 	Interval time.Duration
-	// Cursors persists the cursor. Default a MemoryCursors of the
-	// trigger's own (lost on restart).
-	Cursors CursorStore
+	// Cursors persists the cursor, under the poller's CursorKey. Default
+	// a cursor.Memory of the trigger's own (lost on restart); a host that
+	// must resume after a restart passes a durable store, such as its
+	// SQLite run store or a cursor.File.
+	Cursors cursor.Store
 	// Lookback is how far back the first poll (without a stored cursor)
 	// starts. Default 24 hours.
 	Lookback time.Duration
@@ -36,10 +39,10 @@ type PollOptions struct {
 	OnError func(ctx context.Context, err error)
 }
 
-// cursor is what a poller persists: the latest record time it has
+// position is what a poller persists: the latest record time it has
 // processed and the ids of the records at exactly that time (the next
 // poll's "ge" filter returns them again).
-type cursor struct {
+type position struct {
 	Since time.Time `json:"since"`
 	Seen  []string  `json:"seen,omitempty"`
 }
@@ -65,7 +68,7 @@ func (c *Client) poller(name, path, timeField string, opts PollOptions, decode d
 		opts.Interval = 5 * time.Minute
 	}
 	if opts.Cursors == nil {
-		opts.Cursors = &MemoryCursors{}
+		opts.Cursors = &cursor.Memory{}
 	}
 	if opts.Lookback <= 0 {
 		opts.Lookback = 24 * time.Hour
@@ -224,7 +227,7 @@ func (p *Poller) Poll(ctx context.Context, emit func(context.Context, playbook.E
 			break
 		}
 		if it.at.After(cur.Since) {
-			cur = cursor{Since: it.at, Seen: []string{it.id}}
+			cur = position{Since: it.at, Seen: []string{it.id}}
 		} else {
 			cur.Seen = append(cur.Seen, it.id)
 		}
@@ -238,22 +241,22 @@ func (p *Poller) Poll(ctx context.Context, emit func(context.Context, playbook.E
 	return emitErr
 }
 
-func (p *Poller) load(ctx context.Context) (cursor, error) {
+func (p *Poller) load(ctx context.Context) (position, error) {
 	v, ok, err := p.opts.Cursors.Get(ctx, p.key)
 	if err != nil {
-		return cursor{}, fmt.Errorf("entra: loading cursor %q: %w", p.key, err)
+		return position{}, fmt.Errorf("entra: loading cursor %q: %w", p.key, err)
 	}
 	if !ok {
-		return cursor{Since: time.Now().Add(-p.opts.Lookback).UTC()}, nil
+		return position{Since: time.Now().Add(-p.opts.Lookback).UTC()}, nil
 	}
-	var c cursor
+	var c position
 	if err := json.Unmarshal([]byte(v), &c); err != nil || c.Since.IsZero() {
-		return cursor{}, fmt.Errorf("entra: cursor %q is corrupt (%q); delete it to start over", p.key, truncate(v, 80))
+		return position{}, fmt.Errorf("entra: cursor %q is corrupt (%q); delete it to start over", p.key, truncate(v, 80))
 	}
 	return c, nil
 }
 
-func (p *Poller) save(ctx context.Context, c cursor) error {
+func (p *Poller) save(ctx context.Context, c position) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 	"github.com/iamplaybook/iamplaybook/providers/entra"
 	"github.com/iamplaybook/iamplaybook/providers/entra/entratest"
 )
@@ -62,7 +64,7 @@ func TestRiskDetectionPollerPagesAndDeduplicates(t *testing.T) {
 			require.NoError(t, err)
 			want = append(want, id)
 		}
-		cursors := &entra.MemoryCursors{}
+		cursors := &cursor.Memory{}
 		p := f.c.RiskDetectionsTrigger(entra.PollOptions{Cursors: cursors, PageSize: 20})
 		var got collector
 		require.NoError(t, p.Poll(t.Context(), got.emit))
@@ -149,7 +151,7 @@ func TestPollerCursorSurvivesRestart(t *testing.T) {
 		s := f.user(t, "ana@contoso.example", nil)
 		_, err := f.emu.AddRiskDetection(entratest.RiskDetection{ID: "d1", UserID: s.ID, DetectedAt: time.Now().Add(-time.Minute)})
 		require.NoError(t, err)
-		store1, err := entra.NewFileCursors(dir)
+		store1, err := cursor.OpenFile(filepath.Join(dir, "cursors.json"))
 		require.NoError(t, err)
 		var got collector
 		require.NoError(t, f.c.RiskDetectionsTrigger(entra.PollOptions{Cursors: store1}).Poll(t.Context(), got.emit))
@@ -159,7 +161,7 @@ func TestPollerCursorSurvivesRestart(t *testing.T) {
 		c2, err := entra.New(entra.Config{TenantID: f.emu.TenantID(), ClientID: testClientID, ClientSecret: testSecret,
 			GraphURL: f.emu.GraphURL(), TokenURL: f.emu.TokenURL(), HTTPClient: f.emu.Client(), IdentityProtectionLimiter: limiter})
 		require.NoError(t, err)
-		store2, err := entra.NewFileCursors(dir)
+		store2, err := cursor.OpenFile(filepath.Join(dir, "cursors.json"))
 		require.NoError(t, err)
 		_, err = f.emu.AddRiskDetection(entratest.RiskDetection{ID: "d2", UserID: s.ID})
 		require.NoError(t, err)
@@ -231,28 +233,4 @@ func TestDirectoryAuditAndRiskyUserTriggers(t *testing.T) {
 		assert.Equal(t, playbook.RiskHigh, risky.events[0].Risk)
 		assert.True(t, strings.HasPrefix(risky.events[0].ID, "riskyUser/"+ray.ID+"/"))
 	})
-}
-
-func TestCursorStores(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	fc, err := entra.NewFileCursors(dir)
-	require.NoError(t, err)
-	for name, s := range map[string]entra.CursorStore{"memory": &entra.MemoryCursors{}, "file": fc} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			key := "entra/tenant/" + name + "/../odd key"
-			_, ok, err := s.Get(t.Context(), key)
-			require.NoError(t, err)
-			assert.False(t, ok)
-			require.NoError(t, s.Put(t.Context(), key, "v1"))
-			require.NoError(t, s.Put(t.Context(), key, "v2"))
-			v, ok, err := s.Get(t.Context(), key)
-			require.NoError(t, err)
-			assert.True(t, ok)
-			assert.Equal(t, "v2", v)
-		})
-	}
-	_, err = entra.NewFileCursors("")
-	require.Error(t, err)
 }

@@ -222,7 +222,7 @@ func (p *Provider) run(ctx context.Context, name, prefix string, req playbook.Ac
 	key := ""
 	if req.IdempotencyKey != "" {
 		key = "idempotency/" + prefix + req.IdempotencyKey
-		unlock := p.locks.lock(key)
+		unlock := p.locks.Lock(key)
 		defer unlock()
 		raw, ok, err := p.store.Get(ctx, key)
 		if err != nil {

@@ -1,12 +1,14 @@
 package okta_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 	"github.com/iamplaybook/iamplaybook/providers/okta"
 	"github.com/iamplaybook/iamplaybook/providers/okta/oktatest"
 )
@@ -246,4 +248,36 @@ func TestRemoveRoleHeldThroughGroup(t *testing.T) {
 	require.ErrorIs(t, err, playbook.ErrConflict, "a group-derived role must be removed through the group")
 	assert.Equal(t, []string{"ORG_ADMIN"}, e.srv.Roles(id))
 	assert.Zero(t, e.srv.Writes())
+}
+
+// The idempotency records live in the Store the host passes: a provider
+// restarted over a durable store still knows the keys it used, and
+// records the results under its own keys there.
+func TestIdempotencyRecordsSurviveRestart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.json")
+	st, err := cursor.OpenFile(path)
+	require.NoError(t, err)
+	e := newEnv(t, okta.ProviderConfig{Store: st})
+	a, b := e.user(t, okta.StatusActive), e.user(t, okta.StatusActive)
+	res, err := e.p.Actions()[playbook.ActionDisableUser].Execute(t.Context(), req(e, a, "k", nil))
+	require.NoError(t, err)
+	require.Equal(t, playbook.StatusApplied, res.Status)
+	_, ok, err := st.Get(t.Context(), "idempotency/k")
+	require.NoError(t, err)
+	require.True(t, ok, "the record is in the host's store")
+
+	// A new process: a new provider and store over the same file.
+	again, err := cursor.OpenFile(path)
+	require.NoError(t, err)
+	p2, err := okta.NewProvider(e.p.Client(), okta.ProviderConfig{Store: again})
+	require.NoError(t, err)
+	writes := e.srv.Writes()
+	_, err = p2.Actions()[playbook.ActionDisableUser].Execute(t.Context(), req(e, b, "k", nil))
+	require.ErrorIs(t, err, playbook.ErrConflict, "the key used before the restart is still bound to its user")
+	res, err = p2.Actions()[playbook.ActionDisableUser].Execute(t.Context(), req(e, a, "k", nil))
+	require.NoError(t, err)
+	assert.Equal(t, playbook.StatusAlreadyApplied, res.Status)
+	assert.Contains(t, res.Detail, `idempotency key "k" already applied`)
+	assert.Equal(t, writes, e.srv.Writes(), "nothing is written again")
 }

@@ -25,8 +25,10 @@
 // # Triggers
 //
 // [Poller] reads the System Log in polling mode (since once, then the next
-// link forever), persists its cursor in a [Store] ([MemoryStore],
-// [FileStore], or any durable key-value store) and de-duplicates by event
+// link forever), persists its cursor in a cursor.Store (in memory by
+// default; a host passes its SQLite run store, a cursor.File, or any
+// durable implementation; ProviderConfig.Store keeps the actions'
+// idempotency records the same way) and de-duplicates by event
 // uuid. [HookReceiver] is an Event Hook endpoint: it answers the
 // verification challenge, authenticates deliveries with a shared secret
 // compared in constant time, bounds bodies, and hands the mapped events

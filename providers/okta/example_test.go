@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"time"
 
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 	"github.com/iamplaybook/iamplaybook/providers/okta"
 	"github.com/iamplaybook/iamplaybook/providers/okta/oktatest"
 )
@@ -116,21 +116,6 @@ func ExampleProvider_Enrichers() {
 	// Output: Ro Ot ACTIVE privileged SUPER_ADMIN
 }
 
-// Keep the System Log cursor in a file so that a restart resumes.
-func ExampleOpenFileStore() {
-	dir, _ := os.MkdirTemp("", "okta-example-")
-	defer os.RemoveAll(dir)
-	st, err := okta.OpenFileStore(dir + "/okta-state.json")
-	if err != nil {
-		panic(err)
-	}
-	_ = st.Put(context.Background(), okta.DefaultCursorKey, "https://example.okta.com/api/v1/logs?after=abc")
-	again, _ := okta.OpenFileStore(dir + "/okta-state.json")
-	v, ok, _ := again.Get(context.Background(), okta.DefaultCursorKey)
-	fmt.Println(ok, v)
-	// Output: true https://example.okta.com/api/v1/logs?after=abc
-}
-
 // Poll the System Log and hand ITP signals to the runner (here, print
 // them).
 func ExampleProvider_Poller() {
@@ -143,7 +128,7 @@ func ExampleProvider_Poller() {
 
 	c, _ := okta.New(okta.Config{OrgURL: srv.URL, APIToken: "example-token", HTTPClient: srv.HTTPClient()})
 	p, _ := okta.NewProvider(c, okta.ProviderConfig{})
-	poller, err := p.Poller(okta.PollerConfig{Since: start, Store: okta.NewMemoryStore()})
+	poller, err := p.Poller(okta.PollerConfig{Since: start, Store: &cursor.Memory{}})
 	if err != nil {
 		panic(err)
 	}

@@ -12,25 +12,32 @@ import (
 	"time"
 
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 )
 
 // Poller defaults.
 const (
 	DefaultPollInterval = 15 * time.Second
 	DefaultPollLimit    = 100
-	DefaultCursorKey    = "okta/system-log/next"
 	defaultSeen         = 10000
 	maxPollBackoff      = 5 * time.Minute
 )
+
+// DefaultCursorKey returns the key under which a poller of the org at host
+// ("example.okta.com") keeps its cursor when PollerConfig.CursorKey is
+// empty.
+func DefaultCursorKey(host string) string { return "okta/" + host + "/system-log/next" }
 
 // PollerConfig configures a System Log poller. The zero value polls from
 // now, every DefaultPollInterval, keeping its cursor in memory.
 type PollerConfig struct {
 	// Store keeps the cursor (the next link) under CursorKey, so that a
-	// restarted poller resumes where it stopped. Nil means a MemoryStore.
-	Store Store
+	// restarted poller resumes where it stopped. Nil means a cursor.Memory
+	// of the poller's own (the cursor is lost on restart).
+	Store cursor.Store
 	// CursorKey is the key of the cursor in Store. Default
-	// DefaultCursorKey.
+	// DefaultCursorKey(org host), so that pollers of several orgs can
+	// share one store.
 	CursorKey string
 	// Since is where a poller without a stored cursor starts. Zero means
 	// the time Run starts.
@@ -74,10 +81,10 @@ type Poller struct {
 // bad field.
 func (p *Provider) Poller(cfg PollerConfig) (*Poller, error) {
 	if cfg.Store == nil {
-		cfg.Store = NewMemoryStore()
+		cfg.Store = &cursor.Memory{}
 	}
 	if cfg.CursorKey == "" {
-		cfg.CursorKey = DefaultCursorKey
+		cfg.CursorKey = DefaultCursorKey(p.c.base.Host)
 	}
 	if cfg.Interval < 0 {
 		return nil, errors.New("okta: PollerConfig.Interval is negative")

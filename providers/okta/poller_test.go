@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 	"github.com/iamplaybook/iamplaybook/providers/okta"
 	"github.com/iamplaybook/iamplaybook/providers/okta/oktatest"
 )
@@ -69,7 +71,7 @@ func TestPollerCursorPersists(t *testing.T) {
 		// calls then and lets it poll again, and returns what it emitted.
 		run := func(then func()) []string {
 			t.Helper()
-			st, err := okta.OpenFileStore(path)
+			st, err := cursor.OpenFile(path)
 			require.NoError(t, err)
 			pl, err := e.p.Poller(okta.PollerConfig{Store: st, Since: start, Interval: 10 * time.Second})
 			require.NoError(t, err)
@@ -97,7 +99,7 @@ func TestPollerCursorPersists(t *testing.T) {
 		assert.Equal(t, []string{old.UUID, first.UUID, bob.UUID}, got)
 		data, err := os.ReadFile(path)
 		require.NoError(t, err)
-		assert.Contains(t, string(data), okta.DefaultCursorKey)
+		assert.Contains(t, string(data), okta.DefaultCursorKey(orgHost(t, e.srv.URL)))
 		// A restarted poller resumes at the saved cursor: nothing is emitted
 		// twice, and new events still arrive.
 		var carol okta.LogEvent
@@ -114,7 +116,7 @@ func TestPollerRetriesRefusedPage(t *testing.T) {
 		a := e.srv.AddLogEvent(riskEvent("00ua", "HIGH"))
 		b := e.srv.AddLogEvent(riskEvent("00ub", "HIGH"))
 		c := e.srv.AddLogEvent(riskEvent("00uc", "HIGH"))
-		st := okta.NewMemoryStore()
+		st := &cursor.Memory{}
 		pl, err := e.p.Poller(okta.PollerConfig{Store: st, Since: time.Now().Add(-time.Hour), Interval: time.Second})
 		require.NoError(t, err)
 		rec := &recorder{refuse: map[string]error{
@@ -125,14 +127,14 @@ func TestPollerRetriesRefusedPage(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- pl.Run(ctx, rec.emit) }()
 		synctest.Wait()
-		_, saved, _ := st.Get(t.Context(), okta.DefaultCursorKey)
+		_, saved, _ := st.Get(t.Context(), okta.DefaultCursorKey(orgHost(t, e.srv.URL)))
 		assert.False(t, saved, "the cursor advanced past a page with a refused event")
 		time.Sleep(time.Second) // backoff
 		synctest.Wait()
 		cancel()
 		require.NoError(t, <-done)
 		assert.Equal(t, []string{a.UUID, b.UUID}, rec.ids(), "a was emitted once, b again after the refusal, c was a duplicate")
-		_, saved, _ = st.Get(t.Context(), okta.DefaultCursorKey)
+		_, saved, _ = st.Get(t.Context(), okta.DefaultCursorKey(orgHost(t, e.srv.URL)))
 		assert.True(t, saved)
 	})
 }
@@ -148,40 +150,6 @@ func TestPollerStopsOnBadCredentials(t *testing.T) {
 	require.NoError(t, err)
 	err = pl.Run(t.Context(), (&recorder{}).emit)
 	require.ErrorIs(t, err, playbook.ErrUnauthenticated)
-}
-
-func TestFileStore(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "s.json")
-	s, err := okta.OpenFileStore(path)
-	require.NoError(t, err)
-	_, ok, err := s.Get(t.Context(), "k")
-	require.NoError(t, err)
-	assert.False(t, ok)
-	require.NoError(t, s.Put(t.Context(), "k", "v1"))
-	require.NoError(t, s.Put(t.Context(), "k", "v2"))
-	s2, err := okta.OpenFileStore(path)
-	require.NoError(t, err)
-	v, ok, err := s2.Get(t.Context(), "k")
-	require.NoError(t, err)
-	assert.True(t, ok)
-	assert.Equal(t, "v2", v)
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	assert.Len(t, entries, 1, "temporary files were left behind")
-
-	require.NoError(t, os.WriteFile(path, []byte("not json"), 0o600))
-	_, err = okta.OpenFileStore(path)
-	require.ErrorContains(t, err, "not a JSON object")
-
-	// A failed write leaves the stored values unchanged.
-	ro := filepath.Join(dir, "missing-dir", "s.json")
-	s3, err := okta.OpenFileStore(ro)
-	require.NoError(t, err)
-	require.Error(t, s3.Put(t.Context(), "k", "v"))
-	_, ok, _ = s3.Get(t.Context(), "k")
-	assert.False(t, ok)
 }
 
 func TestPollerSkipsMalformedEvent(t *testing.T) {
@@ -201,4 +169,12 @@ func TestPollerSkipsMalformedEvent(t *testing.T) {
 		require.NoError(t, <-done)
 		assert.Equal(t, []string{good.UUID}, rec.ids())
 	})
+}
+
+// orgHost is the host part of an org URL, as the poller keys its cursor.
+func orgHost(t *testing.T, org string) string {
+	t.Helper()
+	u, err := url.Parse(org)
+	require.NoError(t, err)
+	return u.Host
 }

@@ -3,7 +3,9 @@ package okta
 import (
 	"errors"
 	"strings"
-	"sync"
+
+	"github.com/iamplaybook/iamplaybook/internal/keylock"
+	"github.com/iamplaybook/iamplaybook/providers/cursor"
 )
 
 // RoleSuperAdmin is Okta's super administrator role type, always
@@ -33,9 +35,11 @@ type ProviderConfig struct {
 	// access and refresh tokens (oauthTokens=true).
 	RevokeOAuthTokens bool
 	// Store keeps the actions' idempotency records. Nil means a
-	// MemoryStore: keys are then remembered only while the process lives
-	// (state checks still keep repeats harmless).
-	Store Store
+	// cursor.Memory of the provider's own: keys are then remembered only
+	// while the process lives (state checks still keep repeats harmless).
+	// A host passes a durable store, typically its SQLite run store, which
+	// may be the one its Poller keeps its cursor in.
+	Store cursor.Store
 }
 
 // Provider is the Okta identity provider for playbooks: actions, enrichers,
@@ -47,9 +51,9 @@ type Provider struct {
 	privGroups  []string
 	deactivate  bool
 	revokeOAuth bool
-	store       Store
+	store       cursor.Store
 	mapper      *Mapper
-	locks       keyLocks
+	locks       keylock.Map
 	actions     map[string]actionDef
 }
 
@@ -68,7 +72,7 @@ func NewProvider(c *Client, cfg ProviderConfig) (*Provider, error) {
 		}
 	}
 	if p.store == nil {
-		p.store = NewMemoryStore()
+		p.store = &cursor.Memory{}
 	}
 	p.mapper = NewMapper(MapperConfig{Provider: c.name, PrivilegedGroups: p.privGroups})
 	p.actions = p.newActions()
@@ -80,37 +84,3 @@ func (p *Provider) Client() *Client { return p.c }
 
 // Mapper returns the mapper the provider's triggers use.
 func (p *Provider) Mapper() *Mapper { return p.mapper }
-
-// keyLocks serializes work per idempotency key.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyLocks) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyLock{}
-	}
-	l := k.m[key]
-	if l == nil {
-		l = &keyLock{}
-		k.m[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-}

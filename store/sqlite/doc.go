@@ -19,6 +19,11 @@
 // written by a newer version (ErrSchemaTooNew), always naming the path and
 // leaving the file untouched.
 //
+// Store is also a cursor.Store (package providers/cursor): a host keeps
+// its triggers' cursors and its providers' idempotency records in the
+// same file as its runs (table cursors, schema version 2), written through
+// the same single writer and readable while a runner holds the lock.
+//
 // # Processes
 //
 // One runner uses a file at a time: Store implements playbook.Locker with

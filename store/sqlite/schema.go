@@ -21,7 +21,7 @@ const applicationID = 0x69706c62
 // SchemaVersion is the schema version this package writes (PRAGMA
 // user_version). Open migrates older files up to it and refuses newer ones
 // with ErrSchemaTooNew.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[i] brings the schema from version i to i+1. A released
 // migration is never changed; a new schema adds an entry.
@@ -61,6 +61,12 @@ var migrations = []string{
 		seq INTEGER PRIMARY KEY AUTOINCREMENT,
 		data BLOB NOT NULL
 	);`,
+	// 2: the pollers' state (cursor.Store): cursors and idempotency
+	// records, by key.
+	`CREATE TABLE cursors (
+		key TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	) WITHOUT ROWID;`,
 }
 
 // sqliteMagic starts every SQLite database file.

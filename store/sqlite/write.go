@@ -179,6 +179,7 @@ type writeStmts struct {
 	begin, commit, rollback, checkpoint                      *sql.Stmt
 	insertRun, updateRun, updateRunAll, runVersion, putStep  *sql.Stmt
 	getClaim, putClaim, pruneClaims, postVerdict, delVerdict *sql.Stmt
+	putCursor                                                *sql.Stmt
 }
 
 func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
@@ -213,6 +214,8 @@ func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 		{&w.pruneClaims, `DELETE FROM claims WHERE expires_ns <= ?`},
 		{&w.postVerdict, `INSERT INTO inbox (data) VALUES (?)`},
 		{&w.delVerdict, `DELETE FROM inbox WHERE seq = ?`},
+		{&w.putCursor, `INSERT INTO cursors (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
 	} {
 		st, err := c.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -224,7 +227,7 @@ func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 }
 
 func (w *writeStmts) close() error {
-	return closeStmts(w.begin, w.commit, w.rollback, w.checkpoint, w.insertRun, w.updateRun, w.updateRunAll, w.runVersion, w.putStep, w.getClaim, w.putClaim, w.pruneClaims, w.postVerdict, w.delVerdict)
+	return closeStmts(w.begin, w.commit, w.rollback, w.checkpoint, w.insertRun, w.updateRun, w.updateRunAll, w.runVersion, w.putStep, w.getClaim, w.putClaim, w.pruneClaims, w.postVerdict, w.delVerdict, w.putCursor)
 }
 
 func closeStmts(stmts ...*sql.Stmt) error {
