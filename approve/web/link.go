@@ -106,7 +106,9 @@ func (l link) tokenKey() string {
 // could then be used again until it expires, but the runner still refuses a
 // second verdict from the same approver (playbook.ErrInvalidVerdict), so a
 // replayed link never counts twice. A host that wants the link itself
-// refused after a restart keeps the set in durable storage.
+// refused after a restart keeps the set in durable storage: package
+// store/sqlite provides one, Store.UsedTokens, kept in the same file as the
+// runs and shared by every process that opens it.
 type UsedTokens interface {
 	// Claim marks key used until until (after which the link is expired
 	// anyway) and reports true, or reports false when key is already used.

@@ -9,6 +9,7 @@ import (
 	"github.com/iamplaybook/iamplaybook/approve"
 	"github.com/iamplaybook/iamplaybook/approve/web"
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/store/sqlite"
 )
 
 // approvalSecrets are the keys approvals need, read from the environment by
@@ -70,9 +71,9 @@ func approvalRules(o options) approve.Rules {
 // to that URL with their recipients, and so is each personal link (an
 // "invitation" payload) for the on-call system to hand to its approver. CLI verdicts then count only from
 // eligible approvers, as web ones do. store is the runner's store (the
-// pages read the case from it) and sink the playbook's audit trail (refused
+// pages read the case from it and remember used links in it) and sink the playbook's audit trail (refused
 // links are audited).
-func newApprover(log *slog.Logger, o options, secrets approvalSecrets, store playbook.Store, sink playbook.AuditSink) (approval, error) {
+func newApprover(log *slog.Logger, o options, secrets approvalSecrets, store *sqlite.Store, sink playbook.AuditSink) (approval, error) {
 	notice := approve.Notifier(func(ctx context.Context, r playbook.ApprovalRequest) error {
 		steps := make([]string, 0, len(r.Decision.Steps))
 		for _, s := range r.Decision.Steps {
@@ -95,7 +96,7 @@ func newApprover(log *slog.Logger, o options, secrets approvalSecrets, store pla
 	if o.approvalBaseURL == "" {
 		return approval{}, errors.New("approvals need --approval-base-url")
 	}
-	pages, err := web.New(web.Config{BaseURL: o.approvalBaseURL, Key: secrets.linkKey, Store: store, Audit: sink, Logger: log})
+	pages, err := web.New(web.Config{BaseURL: o.approvalBaseURL, Key: secrets.linkKey, Store: store, Used: store.UsedTokens(), Audit: sink, Logger: log})
 	if err != nil {
 		return approval{}, fmt.Errorf("--approval-base-url or IAMPLAYBOOK_LINK_KEY: %w", err)
 	}

@@ -100,7 +100,8 @@
 //	                            least 32 bytes
 //	IAMPLAYBOOK_DB              default of --db
 //
-// A used link is remembered in memory only: after a restart it could be
-// opened again until it expires, but the runner never counts a second
-// verdict from the same approver.
+// Used links are remembered in the same file as the runs (package
+// store/sqlite, Store.UsedTokens): a link used before a restart is still
+// refused as used after it, and the runner never counts a second verdict
+// from the same approver either way.
 package main

@@ -13,6 +13,7 @@ import (
 	"github.com/iamplaybook/iamplaybook/approve"
 	"github.com/iamplaybook/iamplaybook/approve/web"
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/store/sqlite"
 )
 
 // approvalRule is the name of the approval rule the risk × privilege
@@ -98,7 +99,7 @@ func parseKey(name, v string) ([]byte, error) {
 // Either way, a configured webhook also receives every request and notice
 // (signed; see approve.Webhook), and with approvers each personal link. The log never carries the signing key or
 // the webhook's secret.
-func newApprover(log *slog.Logger, c approvalConfig, st playbook.Store, trail playbook.AuditSink) (approver playbook.Approver, rule playbook.VerdictEvaluator, pages *web.Handler, err error) {
+func newApprover(log *slog.Logger, c approvalConfig, st *sqlite.Store, trail playbook.AuditSink) (approver playbook.Approver, rule playbook.VerdictEvaluator, pages *web.Handler, err error) {
 	var approvers []playbook.Approver
 	var rules *approve.Rules
 	var rs approve.Rules
@@ -114,7 +115,7 @@ func newApprover(log *slog.Logger, c approvalConfig, st playbook.Store, trail pl
 		}
 	}
 	if c.enabled() {
-		pages, err = web.New(web.Config{BaseURL: c.baseURL, Key: c.linkKey, Store: st, Audit: trail, Logger: log})
+		pages, err = web.New(web.Config{BaseURL: c.baseURL, Key: c.linkKey, Store: st, Used: st.UsedTokens(), Audit: trail, Logger: log})
 		if err != nil {
 			return nil, nil, nil, err
 		}

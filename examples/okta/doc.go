@@ -43,9 +43,10 @@
 // Serve the pages behind your HTTPS front end and give its address as
 // --approval-base-url: links point there, and a verdict is accepted only
 // from that origin. Links keep working across restarts as long as the key
-// and the base URL stay the same. Used links are remembered in memory: after a
-// restart a used link opens again until it expires, but the runner still
-// refuses a second vote from the same approver.
+// and the base URL stay the same. Used links are remembered in the store's
+// file (Store.UsedTokens of package store/sqlite), so a link used before a
+// restart is refused as already used after it; the runner also refuses a
+// second vote from the same approver.
 //
 // Without --approvers the safe default applies: a request is announced in
 // the log with the command that answers it, and waits for an operator to

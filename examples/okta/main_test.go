@@ -549,6 +549,9 @@ func TestResponderEndToEnd(t *testing.T) {
 		assert.Equal(t, []string{who}, inv.Recipients)
 		assert.Equal(t, link, inv.Link, "the webhook delivers %s's link", who)
 	}
+	// The deputy denies the role removal before the restart: that link is
+	// spent from now on, in the database and not only in this process.
+	answerOnPage(t, roleLink, "deny", "Super Administrator")
 
 	// 3. A second responder on the same database fails at once, naming
 	// the lock, before it touches Okta, the state file or the trail.
@@ -573,14 +576,15 @@ func TestResponderEndToEnd(t *testing.T) {
 	assert.Equal(t, "contained", res[o.ana])
 	assert.Equal(t, "contained", res[o.bob])
 	assert.True(t, appr[o.root], "the SUPER_ADMIN's containment must go to approval")
-	assert.NotContains(t, res, o.root)
+	assert.NotContains(t, res, o.root+"|"+ruleHighPrivileged, "the SUPER_ADMIN's containment waits")
 	assert.Equal(t, 4, o.srv.Writes(), "two suspensions and two session clears")
 	cursorBefore := storedCursor(t, db, o.srv.URL)
 	assert.NotEmpty(t, cursorBefore, "the System Log cursor is kept in the run store")
 	dupsBefore := duplicates(readAudit(t, auditPath))
 
-	// 4. Restart on the same file: the request survived, and the link
-	// sent before the restart approves it through the restarted pages.
+	// 4. Restart on the same file: the request survived, the link sent
+	// before the restart approves it through the restarted pages, and the
+	// link used before the restart is still refused as used.
 	beforeRestart := len(o.srv.Requests())
 	restarted := start(t, o, liveArgs...)
 	front.follow(t, restarted)
@@ -590,8 +594,14 @@ func TestResponderEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "the pages are served at the base URL's path only")
+	resp, err = http.Get(roleLink)
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusGone, resp.StatusCode, "a link used before the restart is refused after it")
+	assert.Contains(t, string(page), "already used")
 	answerOnPage(t, leadLink, "approve", "okta:"+o.root)
-	answerOnPage(t, roleLink, "deny", "Super Administrator")
 	require.NoError(t, o.srv.Await(t.Context(), func() bool {
 		u, _ := o.srv.User(o.root)
 		return u.Status == okta.StatusSuspended && o.srv.Sessions(o.root) == 0

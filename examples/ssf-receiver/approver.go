@@ -12,6 +12,7 @@ import (
 	"github.com/iamplaybook/iamplaybook/approve"
 	"github.com/iamplaybook/iamplaybook/approve/web"
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/store/sqlite"
 )
 
 // approvalConfig is the approval setup the flags and environment give.
@@ -84,7 +85,7 @@ type approvals struct {
 // signed, with approve.Webhook. Verdicts given through the CLI
 // (iamplaybook approve) reach the runner through the store's inbox in both
 // cases.
-func newApprover(c approvalConfig, st playbook.Store, sink playbook.AuditSink, client *http.Client, out io.Writer, logger *slog.Logger) (approvals, error) {
+func newApprover(c approvalConfig, st *sqlite.Store, sink playbook.AuditSink, client *http.Client, out io.Writer, logger *slog.Logger) (approvals, error) {
 	var (
 		a     approvals
 		chain []playbook.Approver
@@ -92,7 +93,7 @@ func newApprover(c approvalConfig, st playbook.Store, sink playbook.AuditSink, c
 	)
 	if c.enabled() {
 		rules = c.rules()
-		pages, err := web.New(web.Config{BaseURL: c.baseURL, Key: c.linkKey, Store: st, Audit: sink, Logger: logger})
+		pages, err := web.New(web.Config{BaseURL: c.baseURL, Key: c.linkKey, Store: st, Used: st.UsedTokens(), Audit: sink, Logger: logger})
 		if err != nil {
 			return a, err
 		}

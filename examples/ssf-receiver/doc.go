@@ -72,9 +72,10 @@
 // and the shared secret in $IAMPLAYBOOK_WEBHOOK_SECRET (at least 32
 // bytes), every request, reminder, escalation and settlement is also
 // POSTed as signed JSON (package approve, Webhook) to an on-call or chat
-// system. A used link is refused while the program runs; after a restart
-// it could be opened again until it expires, but the runner never counts
-// a second vote from the same approver.
+// system. A used link is refused as used, also after a restart: the used
+// links are kept in the --db file with the runs (Store.UsedTokens of
+// package store/sqlite), and the runner never counts a second vote from
+// the same approver either.
 //
 // Without approvers the default is safe: a privileged containment is not
 // run but printed as a request with the commands that answer it, and

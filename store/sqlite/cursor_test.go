@@ -74,13 +74,13 @@ func TestOpenUpgradesVersion1(t *testing.T) {
 	sqlExec(t, ref, sqlite.Migrations[0])
 
 	// A version-1 file with a run in it: written by this store, then
-	// taken back to version 1 the way migration 2 would be undone.
+	// taken back to version 1 the way migrations 3 and 2 would be undone.
 	path := filepath.Join(dir, "runs.db")
 	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
 	require.NoError(t, err)
 	seedRuns(t, s, 3)
 	require.NoError(t, s.Close())
-	sqlExec(t, path, "DROP TABLE cursors", "PRAGMA user_version = 1")
+	sqlExec(t, path, "DROP TABLE used_tokens", "DROP TABLE cursors", "PRAGMA user_version = 1")
 	require.Equal(t, schemaOf(t, ref), schemaOf(t, path), "the test file has exactly the version-1 schema")
 	require.Equal(t, 1, userVersion(t, path))
 

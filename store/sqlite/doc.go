@@ -24,6 +24,11 @@
 // same file as its runs (table cursors, schema version 2), written through
 // the same single writer and readable while a runner holds the lock.
 //
+// Store.UsedTokens is the durable set of used approval links for package
+// approve/web (web.Config.Used; table used_tokens, schema version 3): a
+// link used once stays refused as used across restarts and across every
+// process that opens the file, until it expires.
+//
 // # Processes
 //
 // One runner uses a file at a time: Store implements playbook.Locker with

@@ -313,8 +313,8 @@ func quote(s string) string { return fmt.Sprintf("%q", s) }
 
 // readStmts are the read pool's prepared statements.
 type readStmts struct {
-	getRun, steps, pending, inbox, getCursor          *sql.Stmt
-	listAll, listState, listSubject, listStateSubject *sql.Stmt
+	getRun, steps, pending, inbox, getCursor, usedToken *sql.Stmt
+	listAll, listState, listSubject, listStateSubject   *sql.Stmt
 }
 
 const runCols = `id, version, data, raw`
@@ -329,6 +329,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&r.pending, `SELECT ` + runCols + ` FROM runs WHERE approval_status = 'pending' ORDER BY deadline_ns, id LIMIT ?`},
 		{&r.inbox, `SELECT seq, data FROM inbox ORDER BY seq LIMIT ?`},
 		{&r.getCursor, `SELECT value FROM cursors WHERE key = ?`},
+		{&r.usedToken, `SELECT EXISTS (SELECT 1 FROM used_tokens WHERE key = ? AND until_ns >= ?)`},
 		{&r.listAll, `SELECT ` + runCols + ` FROM runs ORDER BY created_ns, seq LIMIT ?`},
 		{&r.listState, `SELECT ` + runCols + ` FROM runs WHERE state = ? ORDER BY created_ns, seq LIMIT ?`},
 		{&r.listSubject, `SELECT ` + runCols + ` FROM runs WHERE subject = ? ORDER BY created_ns, seq LIMIT ?`},
@@ -344,5 +345,5 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (r *readStmts) close() error {
-	return closeStmts(r.getRun, r.steps, r.pending, r.inbox, r.getCursor, r.listAll, r.listState, r.listSubject, r.listStateSubject)
+	return closeStmts(r.getRun, r.steps, r.pending, r.inbox, r.getCursor, r.usedToken, r.listAll, r.listState, r.listSubject, r.listStateSubject)
 }

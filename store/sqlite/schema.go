@@ -21,7 +21,7 @@ const applicationID = 0x69706c62
 // SchemaVersion is the schema version this package writes (PRAGMA
 // user_version). Open migrates older files up to it and refuses newer ones
 // with ErrSchemaTooNew.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] brings the schema from version i to i+1. A released
 // migration is never changed; a new schema adds an entry.
@@ -67,6 +67,13 @@ var migrations = []string{
 		key TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	) WITHOUT ROWID;`,
+	// 3: the approval links already used (Tokens), by key, with the time
+	// after which the link is expired anyway.
+	`CREATE TABLE used_tokens (
+		key TEXT PRIMARY KEY,
+		until_ns INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX used_tokens_until ON used_tokens (until_ns);`,
 }
 
 // sqliteMagic starts every SQLite database file.

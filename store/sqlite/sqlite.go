@@ -159,6 +159,7 @@ type Store struct {
 	stopped chan struct{}
 
 	claimsSincePrune int // writer only
+	tokensSincePrune int // writer only
 
 	closeOnce sync.Once
 	closeErr  error

@@ -179,7 +179,7 @@ type writeStmts struct {
 	begin, commit, rollback, checkpoint                      *sql.Stmt
 	insertRun, updateRun, updateRunAll, runVersion, putStep  *sql.Stmt
 	getClaim, putClaim, pruneClaims, postVerdict, delVerdict *sql.Stmt
-	putCursor                                                *sql.Stmt
+	putCursor, claimToken, releaseToken, pruneTokens         *sql.Stmt
 }
 
 func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
@@ -216,6 +216,13 @@ func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 		{&w.delVerdict, `DELETE FROM inbox WHERE seq = ?`},
 		{&w.putCursor, `INSERT INTO cursors (key, value) VALUES (?, ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
+		// Takes a free token, or one whose link expired before now.
+		{&w.claimToken, `INSERT INTO used_tokens (key, until_ns) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET until_ns = excluded.until_ns
+			WHERE used_tokens.until_ns < ?`},
+		{&w.releaseToken, `DELETE FROM used_tokens WHERE key = ?`},
+		{&w.pruneTokens, `DELETE FROM used_tokens WHERE key IN
+			(SELECT key FROM used_tokens WHERE until_ns < ? ORDER BY until_ns LIMIT ?)`},
 	} {
 		st, err := c.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -227,7 +234,7 @@ func (w *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 }
 
 func (w *writeStmts) close() error {
-	return closeStmts(w.begin, w.commit, w.rollback, w.checkpoint, w.insertRun, w.updateRun, w.updateRunAll, w.runVersion, w.putStep, w.getClaim, w.putClaim, w.pruneClaims, w.postVerdict, w.delVerdict, w.putCursor)
+	return closeStmts(w.begin, w.commit, w.rollback, w.checkpoint, w.insertRun, w.updateRun, w.updateRunAll, w.runVersion, w.putStep, w.getClaim, w.putClaim, w.pruneClaims, w.postVerdict, w.delVerdict, w.putCursor, w.claimToken, w.releaseToken, w.pruneTokens)
 }
 
 func closeStmts(stmts ...*sql.Stmt) error {
