@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/iamplaybook/iamplaybook/approve"
@@ -33,6 +35,43 @@ type Invitation struct {
 // deliver the same invitation twice if it can tell (the runner may repeat a
 // notice after a crash).
 type Deliver func(ctx context.Context, inv Invitation) error
+
+// LogDeliver returns a Deliver that writes each invitation to l at warning
+// level: approval id, subject, risk, rule, deadline, approver and the link.
+// A link lets its holder answer as its approver until it is used or
+// expires, so a host that delivers links this way must restrict who reads
+// the log; it suits a single operator or a demonstration, and pairs with a
+// real channel through Deliveries. It never fails.
+func LogDeliver(l *slog.Logger) Deliver {
+	return func(ctx context.Context, inv Invitation) error {
+		what := "approval requested"
+		switch inv.Kind {
+		case playbook.NoticeReminder:
+			what = "approval reminder"
+		case playbook.NoticeEscalation:
+			what = fmt.Sprintf("approval escalated to tier %d", inv.Tier)
+		}
+		r := inv.Request
+		l.WarnContext(ctx, what, "approval_id", r.ID, "subject", r.Subject.Key(), "login", r.Subject.Login,
+			"risk", r.Risk.String(), "rule", r.Decision.Rule, "deadline", r.Deadline, "approver", inv.Approver, "url", inv.URL)
+		return nil
+	}
+}
+
+// Deliveries returns a Deliver that hands each invitation to every d in
+// order, whatever the earlier ones returned, and joins their errors (nil
+// entries are skipped), so that one channel failing does not keep an
+// approver from hearing through another.
+func Deliveries(ds ...Deliver) Deliver {
+	ds = slices.DeleteFunc(slices.Clone(ds), func(d Deliver) bool { return d == nil })
+	return func(ctx context.Context, inv Invitation) error {
+		errs := make([]error, 0, len(ds))
+		for _, d := range ds {
+			errs = append(errs, d(ctx, inv))
+		}
+		return errors.Join(errs...)
+	}
+}
 
 // WebhookDeliver returns a Deliver that posts each invitation, link
 // included, through w as an "invitation" payload (see approve.Webhook.Invite)

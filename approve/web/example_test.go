@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -65,4 +66,19 @@ func ExampleNewApprover() {
 	// Output:
 	// link for lead@example.com
 	// link for ciso@example.com
+}
+
+// Links go to every channel configured: here the log and a second
+// channel standing in for e-mail. One failing does not stop the other.
+func ExampleDeliveries() {
+	email := func(ctx context.Context, inv web.Invitation) error {
+		fmt.Println("mail to", inv.Approver)
+		return errors.New("mail server refused the message")
+	}
+	deliver := web.Deliveries(email, web.LogDeliver(slog.New(slog.DiscardHandler)))
+	err := deliver(context.Background(), web.Invitation{Approver: "lead@example.com", URL: "https://approvals.example/approve?a=…"})
+	fmt.Println(err)
+	// Output:
+	// mail to lead@example.com
+	// mail server refused the message
 }

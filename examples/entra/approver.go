@@ -107,7 +107,7 @@ func newApprover(log *slog.Logger, o options, secrets approvalSecrets, store *sq
 			return approval{}, fmt.Errorf("--approval-webhook or IAMPLAYBOOK_WEBHOOK_SECRET: %w", err)
 		}
 	}
-	links, err := web.NewApprover(pages, rules, deliverLinks(log, hook))
+	links, err := web.NewApprover(pages, rules, linkDelivery(log, hook))
 	if err != nil {
 		return approval{}, err
 	}
@@ -118,31 +118,13 @@ func newApprover(log *slog.Logger, o options, secrets approvalSecrets, store *sq
 	return approval{approver: approve.Fanout(channels...), rule: rules, pages: pages}, nil
 }
 
-// deliverLinks returns the web.Deliver of the approval links: each is
-// written to the log and, when hook is not nil, posted through it as an
-// invitation. Both are tried; the error joins their failures (the log
-// never fails).
-func deliverLinks(log *slog.Logger, hook *approve.Webhook) web.Deliver {
-	toLog := func(ctx context.Context, inv web.Invitation) error {
-		what := "approval link"
-		switch inv.Kind {
-		case playbook.NoticeReminder:
-			what = "approval reminder link"
-		case playbook.NoticeEscalation:
-			what = fmt.Sprintf("approval escalation link (tier %d)", inv.Tier)
-		}
-		// The link lets its holder answer as inv.Approver until it is used
-		// or the deadline passes: restrict who reads this log, or deliver
-		// it by e-mail or chat instead.
-		log.WarnContext(ctx, what, "approver", inv.Approver, "approval_id", inv.Request.ID,
-			"subject", inv.Request.Subject.Key(), "deadline", inv.Request.Deadline, "url", inv.URL)
-		return nil
-	}
+// linkDelivery writes each approver's personal link to the log and, with a
+// webhook, also posts it there as an "invitation" so that an on-call or
+// chat system hands it to its approver. Replace it to deliver links by
+// e-mail or chat; anyone who reads the log can use a logged link.
+func linkDelivery(log *slog.Logger, hook *approve.Webhook) web.Deliver {
 	if hook == nil {
-		return toLog
+		return web.LogDeliver(log)
 	}
-	toHook := web.WebhookDeliver(hook)
-	return func(ctx context.Context, inv web.Invitation) error {
-		return errors.Join(toLog(ctx, inv), toHook(ctx, inv))
-	}
+	return web.Deliveries(web.LogDeliver(log), web.WebhookDeliver(hook))
 }

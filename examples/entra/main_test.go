@@ -250,7 +250,7 @@ func runUntil(t *testing.T, args []string, env func(string) string, done func([]
 }
 
 var (
-	linkLine   = regexp.MustCompile(`msg="approval link" approver=(\S+) approval_id=(\S+) subject=(\S+) .*url=("(?:[^"\\]|\\.)*"|\S+)`)
+	linkLine   = regexp.MustCompile(`msg="approval (?:requested|reminder|escalated to tier \d+)" approval_id=(\S+) subject=(\S+) .* approver=(\S+) url=("(?:[^"\\]|\\.)*"|\S+)`)
 	listenLine = regexp.MustCompile(`approval_listen=(\S+)`)
 	formField  = regexp.MustCompile(`name="(csrf|h)" value="([^"]+)"`)
 )
@@ -260,7 +260,7 @@ var (
 func link(t *testing.T, log, approver, subject string) string {
 	t.Helper()
 	for _, m := range linkLine.FindAllStringSubmatch(log, -1) {
-		if m[1] != approver || m[3] != subject {
+		if m[3] != approver || m[2] != subject {
 			continue
 		}
 		u := m[4]

@@ -91,7 +91,7 @@ func parseKey(name, v string) ([]byte, error) {
 // caller serves and binds to the runner), re-invites on reminders and
 // invites the escalation tier when it is reached; the links are written to
 // the log and, with a webhook, posted to it as invitations (see
-// deliverLinks). Without approvers, the request is announced in the log with
+// linkDelivery). Without approvers, the request is announced in the log with
 // the operator CLI command that answers it, pages is nil, and the request
 // waits for a verdict posted to the store's inbox until its deadline, when
 // it expires and the run escalates.
@@ -119,7 +119,7 @@ func newApprover(log *slog.Logger, c approvalConfig, st *sqlite.Store, trail pla
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		links, err := web.NewApprover(pages, rs, deliverLinks(log, hook))
+		links, err := web.NewApprover(pages, rs, linkDelivery(log, hook))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("approval flags: %w", err)
 		}
@@ -147,30 +147,13 @@ func newApprover(log *slog.Logger, c approvalConfig, st *sqlite.Store, trail pla
 // errNoApprovers is returned for approval flags that need --approvers.
 var errNoApprovers = errors.New("--quorum, --approval-remind and --escalate-to need --approvers")
 
-// deliverLinks returns the web.Deliver of the approval links: each is
-// written to the log and, when hook is not nil, posted through it as an
-// "invitation" payload so that an on-call system can hand it to its
-// approver. Both are tried; the error joins their failures (the log never
-// fails).
-func deliverLinks(log *slog.Logger, hook *approve.Webhook) web.Deliver {
-	toLog := func(_ context.Context, inv web.Invitation) error {
-		what := "approval requested"
-		switch inv.Kind {
-		case playbook.NoticeReminder:
-			what = "approval reminder"
-		case playbook.NoticeEscalation:
-			what = fmt.Sprintf("approval escalated to tier %d", inv.Tier)
-		}
-		r := inv.Request
-		log.Warn(what, "approval_id", r.ID, "subject", r.Subject.Key(), "login", r.Subject.Login,
-			"risk", r.Risk.String(), "rule", r.Decision.Rule, "deadline", r.Deadline, "approver", inv.Approver, "url", inv.URL)
-		return nil
-	}
+// linkDelivery writes each approver's personal link to the log and, with a
+// webhook, also posts it there as an "invitation" so that an on-call or
+// chat system hands it to its approver. Replace it to deliver links by
+// e-mail or chat; anyone who reads the log can use a logged link.
+func linkDelivery(log *slog.Logger, hook *approve.Webhook) web.Deliver {
 	if hook == nil {
-		return toLog
+		return web.LogDeliver(log)
 	}
-	toHook := web.WebhookDeliver(hook)
-	return func(ctx context.Context, inv web.Invitation) error {
-		return errors.Join(toLog(ctx, inv), toHook(ctx, inv))
-	}
+	return web.Deliveries(web.LogDeliver(log), web.WebhookDeliver(hook))
 }

@@ -30,7 +30,7 @@
 // and expiring with the request. The links are written to the log (level
 // WARN, message "approval requested", with approval_id, subject, rule,
 // approver and url); a host delivers them by e-mail or chat instead by
-// changing deliverLinks in newApprover, or through --approval-webhook. Anyone who holds a link
+// changing linkDelivery, or through --approval-webhook. Anyone who holds a link
 // can answer as its approver until it is used or expires, so restrict who
 // reads the log. Opening the link shows the case; Approve or Deny records
 // the verdict. --quorum approvers must approve; one denial denies. With
