@@ -6,57 +6,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/iamplaybook/iamplaybook/audit"
-	"github.com/iamplaybook/iamplaybook/enrich"
 	"github.com/iamplaybook/iamplaybook/playbook"
-	"github.com/iamplaybook/iamplaybook/providers/fake"
+	"github.com/iamplaybook/iamplaybook/playbooktest"
 	"github.com/iamplaybook/iamplaybook/store"
 )
-
-// benchPolicy contains every case: the benchmark measures the full path
-// (enrich, decide, two actions, resolve).
-var benchPolicy = playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
-	return playbook.Decision{Response: playbook.RespondContain, Rule: "bench/contain",
-		Steps: []playbook.Step{{Action: playbook.ActionDisableUser}, {Action: playbook.ActionRevokeSessions}}}, nil
-})
-
-func benchProvider(b *testing.B, n int) *fake.Provider {
-	idp := fake.New(fake.WithoutCallLog())
-	for i := range n {
-		id := fmt.Sprint("u", i)
-		if err := idp.AddUser(fake.User{ID: id, Login: id + "@example.com"}); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := idp.AddSession(id, playbook.Session{ID: "s" + id}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return idp
-}
-
-func benchEvent(i int) playbook.Event {
-	id := fmt.Sprint("u", i)
-	return playbook.Event{ID: fmt.Sprint("e", i), Type: playbook.EventRiskySignIn, Risk: playbook.RiskHigh,
-		Subject: playbook.Subject{Provider: fake.DefaultName, ID: id, Login: id + "@example.com"}}
-}
 
 // BenchmarkRunner measures the embedded runner end to end: the fake
 // provider, three enrichers in parallel, two containment actions, the
 // memory store and a memory audit sink. Compare with
 // BenchmarkRunnerBaseline, which makes the same provider calls directly.
 func BenchmarkRunner(b *testing.B) {
-	idp := benchProvider(b, b.N)
-	enricher, err := enrich.Parallel(enrich.Options{},
-		enrich.Required("profile", idp.ProfileEnricher(), time.Second),
-		enrich.Required("roles", idp.RolesEnricher(), time.Second),
-		enrich.Optional("risk", idp.RiskEnricher(), time.Second))
-	if err != nil {
-		b.Fatal(err)
-	}
-	pb := playbook.Playbook{Name: "bench", Enricher: enricher, Policy: benchPolicy,
-		Actions: idp.Actions(), Audit: []playbook.AuditSink{audit.Discard}}
+	idp := playbooktest.BenchmarkProvider(b, b.N)
+	pb := playbooktest.BenchmarkPlaybook(b, idp)
 	// The fake provider never waits, so workers beyond the cores only
 	// contend for its lock; a real provider waits on the network, where
 	// the default concurrency pays.
@@ -70,7 +32,7 @@ func BenchmarkRunner(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := r.Handle(ctx, benchEvent(i)); err != nil {
+		if _, err := r.Handle(ctx, playbooktest.BenchmarkEvent(i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -92,7 +54,7 @@ func BenchmarkRunner(b *testing.B) {
 // same three enrichers and two actions called directly, on as many
 // goroutines as the machine has, with no store, journal or audit.
 func BenchmarkRunnerBaseline(b *testing.B) {
-	idp := benchProvider(b, b.N)
+	idp := playbooktest.BenchmarkProvider(b, b.N)
 	enrichers := []playbook.Enricher{idp.ProfileEnricher(), idp.RolesEnricher(), idp.RiskEnricher()}
 	disable, _ := idp.Action(playbook.ActionDisableUser)
 	revoke, _ := idp.Action(playbook.ActionRevokeSessions)
@@ -103,14 +65,14 @@ func BenchmarkRunnerBaseline(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := int(next.Add(1) - 1)
-			ev := benchEvent(i)
+			ev := playbooktest.BenchmarkEvent(i)
 			c := playbook.NewCase(ev.ID, ev)
 			var wg sync.WaitGroup
 			for _, e := range enrichers {
 				wg.Go(func() { _ = e.Enrich(ctx, c) })
 			}
 			wg.Wait()
-			d, _ := benchPolicy(ctx, c)
+			d, _ := playbooktest.BenchmarkPolicy(ctx, c)
 			for j, s := range d.Steps {
 				a := disable
 				if s.Action == playbook.ActionRevokeSessions {

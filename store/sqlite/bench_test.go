@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -11,58 +10,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iamplaybook/iamplaybook/audit"
-	"github.com/iamplaybook/iamplaybook/enrich"
 	"github.com/iamplaybook/iamplaybook/playbook"
-	"github.com/iamplaybook/iamplaybook/providers/fake"
+	"github.com/iamplaybook/iamplaybook/playbooktest"
 	"github.com/iamplaybook/iamplaybook/store"
 	"github.com/iamplaybook/iamplaybook/store/sqlite"
 )
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
-// benchPolicy contains every case: the benchmark measures the full path
-// (enrich, decide, two actions, resolve), as playbook's BenchmarkRunner.
-var benchPolicy = playbook.PolicyFunc(func(ctx context.Context, c *playbook.Case) (playbook.Decision, error) {
-	return playbook.Decision{Response: playbook.RespondContain, Rule: "bench/contain",
-		Steps: []playbook.Step{{Action: playbook.ActionDisableUser}, {Action: playbook.ActionRevokeSessions}}}, nil
-})
-
-func benchProvider(tb testing.TB, n int) *fake.Provider {
-	idp := fake.New(fake.WithoutCallLog())
-	for i := range n {
-		id := fmt.Sprint("u", i)
-		if err := idp.AddUser(fake.User{ID: id, Login: id + "@example.com"}); err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := idp.AddSession(id, playbook.Session{ID: "s" + id}); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return idp
-}
-
-func benchEvent(i int) playbook.Event {
-	id := fmt.Sprint("u", i)
-	return playbook.Event{ID: fmt.Sprint("e", i), Type: playbook.EventRiskySignIn, Risk: playbook.RiskHigh,
-		Subject: playbook.Subject{Provider: fake.DefaultName, ID: id, Login: id + "@example.com"}}
-}
-
 // runEvents runs n events of the core benchmark playbook through a runner
 // on st with the given concurrency and returns how long they took, from
 // the first Handle to the last run finished.
 func runEvents(tb testing.TB, st playbook.Store, n, concurrency, producers int) time.Duration {
 	tb.Helper()
-	idp := benchProvider(tb, n)
-	enricher, err := enrich.Parallel(enrich.Options{},
-		enrich.Required("profile", idp.ProfileEnricher(), time.Second),
-		enrich.Required("roles", idp.RolesEnricher(), time.Second),
-		enrich.Optional("risk", idp.RiskEnricher(), time.Second))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pb := playbook.Playbook{Name: "bench", Enricher: enricher, Policy: benchPolicy,
-		Actions: idp.Actions(), Audit: []playbook.AuditSink{audit.Discard}}
+	idp := playbooktest.BenchmarkProvider(tb, n)
+	pb := playbooktest.BenchmarkPlaybook(tb, idp)
 	r, err := playbook.NewRunner(pb, playbook.Options{Store: st, Logger: discardLogger, MaxQueued: 4096, Concurrency: concurrency})
 	if err != nil {
 		tb.Fatal(err)
@@ -81,7 +43,7 @@ func runEvents(tb testing.TB, st playbook.Store, n, concurrency, producers int) 
 				if i >= n {
 					return
 				}
-				if _, err := r.Handle(ctx, benchEvent(i)); err != nil {
+				if _, err := r.Handle(ctx, playbooktest.BenchmarkEvent(i)); err != nil {
 					tb.Error(err)
 					return
 				}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/iamplaybook/iamplaybook/audit"
 	"github.com/iamplaybook/iamplaybook/playbook"
+	"github.com/iamplaybook/iamplaybook/playbooktest"
 	"github.com/iamplaybook/iamplaybook/providers/fake"
 	"github.com/iamplaybook/iamplaybook/store/sqlite"
 )
@@ -72,7 +73,7 @@ func TestWaitingApprovalsAtScale(t *testing.T) {
 				if i >= n {
 					return
 				}
-				ev := benchEvent(i)
+				ev := playbooktest.BenchmarkEvent(i)
 				if _, err := r.Handle(ctx, ev); err != nil {
 					t.Error(err)
 					return
